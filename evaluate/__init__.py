@@ -1,0 +1,1 @@
+"""dualeval's engine: grid, layer stack, numba kernels, xarray/dask operators, I/O, config, runner and CLI."""

@@ -1,0 +1,198 @@
+"""``dualeval``: run, validate, demo, models.
+
+Exit codes: 0 success, 2 bad input or config (the message says what and
+where), 1 internal error (a bug: the traceback is printed).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "demo.yaml"
+
+log = logging.getLogger("dualeval")
+
+
+def _bad_input_errors() -> tuple[type[Exception], ...]:
+    from evaluate.config import ConfigError
+    from evaluate.grid import GridError
+    from evaluate.io import OutputError
+    from evaluate.layers import InputError
+    from evaluate.runner import RunError
+    from evaluate.units import UnitsError
+
+    return ConfigError, GridError, OutputError, InputError, RunError, UnitsError
+
+
+def _setup_logging(verbosity: int) -> None:
+    level = logging.WARNING if verbosity < 0 else logging.INFO if verbosity == 0 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
+
+
+class _Progress:
+    """A rich progress bar on a terminal, a log line every 10 % otherwise."""
+
+    def __init__(self):
+        self.tty = sys.stderr.isatty()
+        self.bars: dict[str, object] = {}
+        self.last: dict[str, int] = {}
+        self.rich = None
+
+    def __enter__(self):
+        if self.tty:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.rich = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=False)
+            self.rich.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self.rich is not None:
+            self.rich.__exit__(*exc)
+
+    def __call__(self, step: str, done: int, total: int) -> None:
+        if self.rich is not None:
+            if step not in self.bars:
+                self.bars[step] = self.rich.add_task(step, total=total)
+            self.rich.update(self.bars[step], completed=done)
+            return
+        decile = (10 * done) // max(total, 1)
+        if decile > self.last.get(step, -1):
+            self.last[step] = decile
+            log.info("%s: %d/%d blocks (%d%%)", step, done, total, 100 * done // max(total, 1))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from evaluate.config import load_config
+    from evaluate.runner import run
+
+    config = load_config(args.config)
+    updates = {}
+    if args.scheduler or args.chunk_size or args.workers:
+        compute = config.compute.model_dump()
+        compute.update({k: v for k, v in (("scheduler", args.scheduler), ("chunk_size", args.chunk_size), ("workers", args.workers)) if v})
+        updates["compute"] = type(config.compute).model_validate(compute)
+    if args.output:
+        updates["outputs"] = config.outputs.model_copy(update={"folder": Path(args.output).resolve()})
+    config = config.model_copy(update=updates)
+    start = time.perf_counter()
+    with _Progress() as progress:
+        result = run(config, progress=progress)
+    peak = max(s["peak_rss_mib"] for s in result.steps)
+    print(f"wrote {len(result.outputs)} rasters and {result.manifest.name} to {result.folder} in {time.perf_counter() - start:.1f} s (peak RSS {peak:.0f} MiB)")
+    for name, path in result.outputs.items():
+        print(f"  {name}: {path}")
+    return EXIT_OK
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from evaluate.config import ConfigError, load_config
+    from evaluate.runner import check_inputs, resolve_grid
+
+    try:
+        config = load_config(args.config)
+        grid = resolve_grid(config)
+        problems = check_inputs(config, grid)
+    except ConfigError as exc:
+        problems, config, grid = exc.lines, None, None
+    if args.json:
+        print(json.dumps({"valid": not problems, "problems": problems, "grid": grid.to_dict() if grid else None}, ensure_ascii=False, indent=2))
+    elif problems:
+        for line in problems:
+            print(line, file=sys.stderr)
+    else:
+        print(f"{args.config}: valid — grid {grid.shape[0]}×{grid.shape[1]} cells in {grid.crs.to_string()}, {len(config.inputs)} inputs, models: {', '.join(config.models)}")
+    return EXIT_BAD_INPUT if problems else EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from evaluate.demo import demo_grid, write_demo_inputs
+
+    folder = Path(args.folder)
+    grid = demo_grid(size=args.size, resolution=args.resolution, crs=args.crs)
+    start = time.perf_counter()
+    written = write_demo_inputs(folder, grid, seed=args.seed)
+    print(f"wrote {len(written)} demo inputs ({grid.shape[0]}×{grid.shape[1]} cells, {args.resolution:g} m, {args.crs}) to {folder} in {time.perf_counter() - start:.1f} s")
+    return EXIT_OK
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from models import MODELS
+
+    described = {name: m.SPEC.describe() for name, m in MODELS.items()}
+    if args.json:
+        print(json.dumps(described, ensure_ascii=False, indent=2, default=str))
+        return EXIT_OK
+    for name, d in described.items():
+        print(f"{name} — {d['title']['zh']} / {d['title']['en']}\n  source: {d['source']}")
+        print("  inputs:")
+        for k, v in d["inputs"].items():
+            print(f"    {k} [{v['kind']}, {v['units']}{'' if v['required'] else ', optional'}]: {v['description']}")
+        print("  parameters:")
+        for k, v in d["parameters"].items():
+            print(f"    {k} = {v['default']!r}: {v['description']} ({v['source']})")
+        print("  outputs:")
+        for k, v in d["outputs"].items():
+            classes = ", ".join(f"{c['code']} {c['zh']}/{c['en']}" for c in v["classes"])
+            print(f"    {k} [{v['dtype']}{', ' + v['units'] if v['units'] else ''}]: {v['description']}{'; classes ' + classes if classes else ''}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dualeval",
+        description="双评价 engine: resource-environment carrying capacity and territorial-space suitability evaluations on large raster grids.",
+        epilog="Exit codes: 0 success, 2 bad input or config, 1 internal error.",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("run", help="run the models of a config and write the outputs", description="Run a config: align inputs, run the models, write rasters and manifest.json atomically.")
+    p.add_argument("config", nargs="?", default=str(DEFAULT_CONFIG), help=f"run config (YAML); default: the embedded demo {DEFAULT_CONFIG.name}")
+    p.add_argument("--scheduler", help="override compute.scheduler: threads, processes, synchronous or tcp://host:port")
+    p.add_argument("--chunk-size", type=int, help="override compute.chunk_size (cells per chunk side)")
+    p.add_argument("--workers", type=int, help="override compute.workers")
+    p.add_argument("-o", "--output", help="override outputs.folder")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("validate", help="check a config and its inputs without computing", description="Check the config, that every input exists and opens, has a known CRS, overlaps the grid and has plausible values for its declared units; computes no model.")
+    p.add_argument("config", help="run config (YAML)")
+    p.add_argument("--json", action="store_true", help="machine-readable result")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("demo", help="write the synthetic demo inputs", description="Write the deterministic synthetic demo region (rasters and vectors) to a folder.")
+    p.add_argument("folder", nargs="?", default="demo-data", help="destination folder (default: ./demo-data)")
+    p.add_argument("--size", type=int, default=1500, help="cells per side (default 1500)")
+    p.add_argument("--resolution", type=float, default=30.0, help="cell size in metres (default 30)")
+    p.add_argument("--crs", default="EPSG:4547", help="projected CRS (default EPSG:4547, CGCS2000 3° GK CM 114°E)")
+    p.add_argument("--seed", type=int, default=2026, help="generator seed (default 2026)")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("models", help="list models: inputs, parameters, outputs", description="List every model with its inputs, parameters (defaults and sources) and outputs (class codes).")
+    p.add_argument("--json", action="store_true", help="machine-readable spec")
+    p.set_defaults(func=cmd_models)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(-1 if args.quiet else args.verbose)
+    try:
+        return args.func(args)
+    except _bad_input_errors() as exc:
+        for line in str(exc).splitlines():
+            print(f"error: {line}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted; no partial output was left in place", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

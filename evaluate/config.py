@@ -1,0 +1,312 @@
+"""Run configuration: a YAML file validated by pydantic into a run plan.
+
+Paths are relative to the config file. Only ``yaml.safe_load`` is used. Every
+error names the offending key and the file, one line each, in words a planner
+understands (``dualeval validate`` prints them and exits 2).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+
+from evaluate import units as units_mod
+
+DEFAULT_CHUNK = 2048
+RESAMPLING = ("nearest", "bilinear", "cubic", "cubic_spline", "lanczos", "average", "mode", "min", "max", "med")
+DEFAULT_RESAMPLING = {"continuous": "bilinear", "categorical": "nearest", "mask": "nearest"}
+VECTOR_SUFFIXES = {".gpkg", ".shp", ".geojson", ".json", ".fgb", ".gml", ".kml"}
+
+
+class ConfigError(ValueError):
+    """A config that cannot be run; ``lines`` holds one message per problem."""
+
+    def __init__(self, lines: list[str]):
+        self.lines = lines
+        super().__init__("\n".join(lines))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _resolve(path: Path, info: ValidationInfo) -> Path:
+    base = (info.context or {}).get("base_dir")
+    path = Path(path).expanduser()
+    return (Path(base) / path).resolve() if base is not None and not path.is_absolute() else path
+
+
+class GridSpec(_Strict):
+    """The run grid: either ``like`` (a raster whose grid is taken) or ``crs`` + ``bounds`` + ``resolution``."""
+
+    crs: str | None = None
+    bounds: tuple[float, float, float, float] | None = None
+    resolution: float | tuple[float, float] | None = None
+    like: Path | None = None
+
+    @field_validator("like")
+    @classmethod
+    def _like_path(cls, v: Path | None, info: ValidationInfo) -> Path | None:
+        return None if v is None else _resolve(v, info)
+
+    @field_validator("crs")
+    @classmethod
+    def _known_crs(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        from rasterio.crs import CRS
+
+        try:
+            CRS.from_user_input(v)
+        except Exception:
+            raise ValueError(f"unknown CRS {v!r} (use e.g. 'EPSG:4547' or 'EPSG:4490')") from None
+        return v
+
+    @model_validator(mode="after")
+    def _one_way(self) -> "GridSpec":
+        explicit = [self.crs, self.bounds, self.resolution]
+        if self.like is not None and any(x is not None for x in explicit):
+            raise ValueError("give either 'like' or 'crs' + 'bounds' + 'resolution', not both")
+        if self.like is None and any(x is None for x in explicit):
+            missing = [k for k, x in zip(("crs", "bounds", "resolution"), explicit) if x is None]
+            raise ValueError(f"missing {', '.join(missing)} (or give 'like: <raster>')")
+        if self.bounds is not None:
+            xmin, ymin, xmax, ymax = self.bounds
+            if not (xmax > xmin and ymax > ymin):
+                raise ValueError(f"bounds must be [xmin, ymin, xmax, ymax] with xmin < xmax and ymin < ymax, got {list(self.bounds)}")
+        if self.resolution is not None:
+            res = (self.resolution,) if isinstance(self.resolution, (int, float)) else self.resolution
+            if any(r <= 0 for r in res):
+                raise ValueError(f"resolution must be positive, got {self.resolution}")
+        return self
+
+
+class InputSpec(_Strict):
+    """One input layer: a raster band or a vector layer, with its kind, units and nodata."""
+
+    path: Path
+    kind: Literal["continuous", "categorical", "mask"]
+    units: str | None = None
+    nodata: float | None = None
+    resampling: Literal[RESAMPLING] | None = None  # type: ignore[valid-type]
+    band: int = Field(1, ge=1)
+    layer: str | None = None
+    burn: float | None = None
+    attribute: str | None = None
+    codes: dict[str, int] | None = None
+    all_touched: bool = False
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, v: Path, info: ValidationInfo) -> Path:
+        return _resolve(v, info)
+
+    @field_validator("units")
+    @classmethod
+    def _units(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        try:
+            return units_mod.canonical(v)
+        except units_mod.UnitsError as exc:
+            raise ValueError(str(exc)) from None
+
+    @property
+    def is_vector(self) -> bool:
+        return self.path.suffix.lower() in VECTOR_SUFFIXES
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "InputSpec":
+        if self.kind == "continuous" and self.units is None:
+            raise ValueError("a continuous input must declare its units (e.g. units: mm/a)")
+        if self.kind != "continuous" and self.resampling not in (None, "nearest", "mode", "min", "max", "med"):
+            raise ValueError(f"resampling {self.resampling!r} would invent class codes; use nearest or mode for {self.kind} inputs")
+        if self.is_vector:
+            if self.burn is not None and self.attribute is not None:
+                raise ValueError("give either 'burn' (a constant) or 'attribute' (a field), not both")
+            if self.kind == "categorical" and self.attribute is None and self.burn is None:
+                raise ValueError("a categorical vector input needs 'attribute' (the field to burn) or 'burn'")
+        else:
+            for key in ("layer", "burn", "attribute", "codes"):
+                if getattr(self, key) is not None:
+                    raise ValueError(f"'{key}' applies to vector inputs only ({self.path.name} is a raster)")
+        return self
+
+    @property
+    def effective_units(self) -> str:
+        return self.units or ("mask" if self.kind == "mask" else "class")
+
+    @property
+    def effective_resampling(self) -> str:
+        return self.resampling or DEFAULT_RESAMPLING[self.kind]
+
+
+class ModelRun(_Strict):
+    """A model to run, with parameter overrides (see ``dualeval models``)."""
+
+    params: dict[str, Any] = Field(default_factory=dict)
+    enabled: bool = True
+
+
+class OutputSpec(_Strict):
+    folder: Path
+    formats: list[Literal["gtiff"]] = Field(default_factory=lambda: ["gtiff"])
+    compress: Literal["deflate", "zstd", "lzw", "none"] = "deflate"
+    tile_size: int = Field(512, ge=16, le=4096)
+
+    @field_validator("folder")
+    @classmethod
+    def _folder(cls, v: Path, info: ValidationInfo) -> Path:
+        return _resolve(v, info)
+
+    @field_validator("tile_size")
+    @classmethod
+    def _tile_multiple_16(cls, v: int) -> int:
+        if v % 16:
+            raise ValueError(f"tile_size must be a multiple of 16 (GeoTIFF rule), got {v}")
+        return v
+
+
+class ComputeSpec(_Strict):
+    chunk_size: int = Field(DEFAULT_CHUNK, ge=16, le=32768)
+    scheduler: str = "threads"
+    workers: int | None = Field(None, ge=1)
+    threads_per_worker: int | None = Field(None, ge=1)
+
+    @field_validator("scheduler")
+    @classmethod
+    def _scheduler(cls, v: str) -> str:
+        if v in ("threads", "processes", "synchronous") or v.startswith("tcp://") or v.startswith("tls://"):
+            return v
+        raise ValueError(f"scheduler must be 'threads', 'processes', 'synchronous' or a tcp:// scheduler address, got {v!r}")
+
+
+class DemoSpec(_Strict):
+    """Generate the synthetic demo inputs into ``folder`` when they are missing."""
+
+    folder: Path
+    size: int = Field(1500, ge=16, le=200_000)
+    resolution: float = Field(30.0, gt=0)
+    crs: str = "EPSG:4547"
+    seed: int = 2026
+
+    @field_validator("folder")
+    @classmethod
+    def _folder(cls, v: Path, info: ValidationInfo) -> Path:
+        return _resolve(v, info)
+
+
+class RunConfig(_Strict):
+    """A validated run plan."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
+    description: str = ""
+    grid: GridSpec
+    inputs: dict[str, InputSpec]
+    models: dict[str, ModelRun]
+    outputs: OutputSpec
+    compute: ComputeSpec = Field(default_factory=ComputeSpec)
+    demo: DemoSpec | None = None
+    source: Path | None = Field(None, exclude=True)
+
+    @field_validator("inputs")
+    @classmethod
+    def _input_names(cls, v: dict[str, InputSpec]) -> dict[str, InputSpec]:
+        if not v:
+            raise ValueError("no inputs given")
+        for name in v:
+            if not name.isidentifier():
+                raise ValueError(f"input name {name!r} must be a simple identifier (letters, digits, _)")
+        return v
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _models_list(cls, v: Any) -> Any:
+        # `models: [agri_land]` is shorthand for `models: {agri_land: {}}`
+        if isinstance(v, list):
+            return {name: {} for name in v}
+        return {k: ({} if m is None else m) for k, m in v.items()} if isinstance(v, dict) else v
+
+    @model_validator(mode="after")
+    def _models_known(self) -> "RunConfig":
+        from models import MODELS
+
+        problems = []
+        for name, run in self.models.items():
+            if name not in MODELS:
+                problems.append(f"models.{name}: unknown model; available: {', '.join(sorted(MODELS))}")
+                continue
+            spec = MODELS[name].SPEC
+            for key, value in run.params.items():
+                param = spec.parameters.get(key)
+                if param is None:
+                    problems.append(f"models.{name}.params.{key}: unknown parameter; known: {', '.join(spec.parameters)}")
+                    continue
+                try:
+                    param.check(value)
+                except ValueError as exc:
+                    problems.append(f"models.{name}.params.{key}: {exc}")
+            if run.enabled:
+                for input_name, needed in spec.inputs.items():
+                    if needed.required and input_name not in self.inputs:
+                        problems.append(f"models.{name}: needs input '{input_name}' ({needed.description}), which is not in 'inputs'")
+        if not any(run.enabled for run in self.models.values()):
+            problems.append("models: no model is enabled")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def fingerprint(self) -> str:
+        """sha256 of the resolved config (paths absolute, defaults filled)."""
+        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _format_error(err: dict, where: str) -> str:
+    loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
+    msg = err["msg"]
+    for prefix in ("Value error, ", "Assertion failed, "):
+        msg = msg.removeprefix(prefix)
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key (check the spelling; see README 'Config reference')"
+    elif err["type"] == "missing":
+        msg = "required key is missing"
+    elif err["type"] == "literal_error":
+        msg = f"{msg} (got {err.get('input')!r})"
+    lines = []
+    for part in msg.split("; "):
+        lines.append(f"{where}: {loc + ': ' if loc and not part.startswith(loc) else ''}{part}")
+    return "\n".join(lines)
+
+
+def parse_config(data: Any, source: Path | str = "<config>", base_dir: Path | None = None) -> RunConfig:
+    """Validate an already-loaded mapping; raise :class:`ConfigError` with one line per problem."""
+    where = str(source)
+    if not isinstance(data, dict):
+        raise ConfigError([f"{where}: the config must be a YAML mapping of keys (name, grid, inputs, models, outputs), got {type(data).__name__}"])
+    try:
+        config = RunConfig.model_validate(data, context={"base_dir": base_dir})
+    except ValidationError as exc:
+        raise ConfigError([_format_error(e, where) for e in exc.errors()]) from None
+    return config.model_copy(update={"source": Path(source) if source != "<config>" else None})
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read and validate a YAML run config; paths inside are relative to its folder."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError([f"{path}: config file not found"])
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([f"{where}: not valid YAML: {problem}"]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([f"{path}: not UTF-8 text"]) from None
+    return parse_config(data, source=path.resolve(), base_dir=path.resolve().parent)

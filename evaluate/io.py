@@ -1,0 +1,255 @@
+"""Writing results: tiled, compressed GeoTIFF written block by block from dask, atomically.
+
+Each output is written to a hidden ``.partial`` file in the output folder and
+renamed into place only after every output of the run has been computed and
+closed, so a killed run never leaves a complete-looking raster behind. Class
+rasters carry an embedded colour table, class names in the band metadata, a
+GDAL ``.aux.xml`` with category names and a QGIS ``.qml`` paletted style.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Mapping
+from xml.sax.saxutils import quoteattr
+
+import dask
+import dask.array as da
+import numpy as np
+import rasterio
+import xarray as xr
+from rasterio.windows import Window
+
+from evaluate.grid import Grid
+from evaluate.modelspec import OutputDecl
+
+PARTIAL_PREFIX = "."
+PARTIAL_SUFFIX = ".partial"
+
+
+class OutputError(ValueError):
+    """An output that would overwrite an input, or cannot be written."""
+
+
+@dataclass
+class RasterOutput:
+    """One raster to write: the lazy array, its declaration and metadata tags."""
+
+    name: str
+    array: xr.DataArray
+    decl: OutputDecl
+    tags: dict = field(default_factory=dict)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temp file in the same folder and a rename."""
+    path = Path(path)
+    tmp = path.with_name(f"{PARTIAL_PREFIX}{path.name}.{uuid.uuid4().hex[:8]}{PARTIAL_SUFFIX}")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def refuse_input_paths(targets: Iterable[Path], inputs: Iterable[Path]) -> None:
+    """Raise :class:`OutputError` if any output path is one of the inputs (inputs are never modified)."""
+    protected = {Path(p).resolve() for p in inputs}
+    for target in targets:
+        if Path(target).resolve() in protected:
+            raise OutputError(f"output {target} is also an input of this run; choose another outputs.folder")
+
+
+def _profile(grid: Grid, decl: OutputDecl, compress: str, tile: int) -> dict:
+    dtype = np.dtype(decl.dtype)
+    profile = {
+        "driver": "GTiff",
+        "width": grid.width,
+        "height": grid.height,
+        "count": 1,
+        "dtype": dtype.name,
+        "crs": grid.crs,
+        "transform": grid.transform,
+        "nodata": decl.nodata,
+        "tiled": True,
+        "blockxsize": tile,
+        "blockysize": tile,
+        "BIGTIFF": "IF_SAFER",
+        "interleave": "band",
+    }
+    if compress != "none":
+        profile["compress"] = compress
+        profile["predictor"] = 3 if dtype.kind == "f" else 2
+    return profile
+
+
+class _WindowWriter:
+    """A ``da.store`` target that writes each block into an open dataset's window."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __setitem__(self, key, value):
+        rows, cols = key
+        window = Window(cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start)
+        self.dataset.write(np.asarray(value, dtype=self.dataset.dtypes[0]), 1, window=window)
+
+
+def _colormap(decl: OutputDecl) -> dict[int, tuple[int, int, int, int]]:
+    cmap = {c.code: (*c.colour, 255) for c in decl.classes}
+    if decl.nodata is not None and int(decl.nodata) not in cmap:
+        cmap[int(decl.nodata)] = (0, 0, 0, 0)
+    return cmap
+
+
+def qml_style(decl: OutputDecl) -> str:
+    """A QGIS paletted-renderer style with the class colours and bilingual labels."""
+    entries = "\n".join(
+        f'        <paletteEntry value="{c.code}" color="#{c.colour[0]:02x}{c.colour[1]:02x}{c.colour[2]:02x}" alpha="255" '
+        f"label={quoteattr(f'{c.code} {c.zh} {c.en}')}/>"
+        for c in decl.classes
+    )
+    return (
+        "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n"
+        '<qgis version="3.28" styleCategories="Symbology">\n  <pipe>\n'
+        '    <rasterrenderer type="paletted" band="1" opacity="1" alphaBand="-1" nodataColor="">\n'
+        "      <rasterTransparency/>\n      <colorPalette>\n"
+        f"{entries}\n      </colorPalette>\n    </rasterrenderer>\n  </pipe>\n</qgis>\n"
+    )
+
+
+def _aux_xml(decl: OutputDecl) -> str:
+    """GDAL PAM sidecar with category names (GeoTIFF cannot store them itself)."""
+    top = max(c.code for c in decl.classes)
+    names = {c.code: f"{c.zh} {c.en}" for c in decl.classes}
+    cats = "\n".join(f"      <Category>{_xml_text(names.get(i, ''))}</Category>" for i in range(top + 1))
+    return f'<PAMDataset>\n  <PAMRasterBand band="1">\n    <CategoryNames>\n{cats}\n    </CategoryNames>\n  </PAMRasterBand>\n</PAMDataset>\n'
+
+
+def _xml_text(s: str) -> str:
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def write_rasters(
+    outputs: Mapping[str, RasterOutput],
+    folder: Path,
+    grid: Grid,
+    *,
+    compress: str = "deflate",
+    tile_size: int = 512,
+    client=None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Path]:
+    """Compute and write every output in one dask pass; return name → final path.
+
+    Parameters
+    ----------
+    outputs : mapping of name → RasterOutput
+        Lazy arrays on ``grid``.
+    folder : Path
+        Output folder (created if needed).
+    client : dask.distributed.Client, optional
+        With a client, blocks are computed on the cluster and written here as
+        they arrive, in bounded batches; otherwise ``dask.array.store`` writes
+        from the local scheduler's threads under a lock.
+    progress : callable(done, total), optional
+        Called as blocks are written.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    finals = {name: folder / f"{name}.tif" for name in outputs}
+    partials = {name: folder / f"{PARTIAL_PREFIX}{name}.tif.{uuid.uuid4().hex[:8]}{PARTIAL_SUFFIX}" for name in outputs}
+    datasets = {}
+    try:
+        for name, out in outputs.items():
+            if out.array.shape != grid.shape:
+                raise OutputError(f"output {name} has shape {out.array.shape}, not the grid's {grid.shape}")
+            ds = rasterio.open(partials[name], "w", **_profile(grid, out.decl, compress, tile_size))
+            datasets[name] = ds
+            if out.decl.is_class:
+                ds.write_colormap(1, _colormap(out.decl))
+                ds.update_tags(1, **{f"CLASS_{c.code}": f"{c.zh} {c.en}" for c in out.decl.classes})
+            ds.set_band_description(1, out.decl.description)
+            if out.decl.units:
+                ds.set_band_unit(1, out.decl.units)
+            ds.update_tags(**{k: (v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)) for k, v in out.tags.items()})
+        arrays = [outputs[n].array.data if isinstance(outputs[n].array.data, da.Array) else da.from_array(outputs[n].array.data, chunks=-1) for n in outputs]
+        arrays = [a.astype(outputs[n].decl.dtype) for a, n in zip(arrays, outputs)]
+        writers = [_WindowWriter(datasets[n]) for n in outputs]
+        if client is None:
+            _store_local(arrays, writers, progress)
+        else:
+            _store_distributed(arrays, writers, client, progress)
+        for ds in datasets.values():
+            ds.close()
+        for name, out in outputs.items():
+            if out.decl.is_class:
+                atomic_write_text(folder / f"{name}.tif.aux.xml", _aux_xml(out.decl))
+                atomic_write_text(folder / f"{name}.qml", qml_style(out.decl))
+        for name in outputs:
+            os.replace(partials[name], finals[name])
+    finally:
+        for ds in datasets.values():
+            if not ds.closed:
+                ds.close()
+        for tmp in partials.values():
+            if tmp.exists():
+                tmp.unlink()
+    return finals
+
+
+class _Counter(dask.callbacks.Callback):
+    def __init__(self, total: int, progress: Callable[[int, int], None]):
+        super().__init__()
+        self.total, self.done, self.progress = total, 0, progress
+        self._lock = threading.Lock()
+
+    def _posttask(self, key, result, dsk, state, worker_id):
+        if isinstance(key, tuple) and str(key[0]).startswith("store-"):
+            with self._lock:
+                self.done += 1
+                self.progress(self.done, self.total)
+
+
+def _store_local(arrays, writers, progress) -> None:
+    total = sum(a.npartitions for a in arrays)
+    lock = threading.Lock()  # GDAL dataset handles are not thread-safe
+    if progress is None:
+        da.store(arrays, writers, lock=lock, compute=True)
+    else:
+        with _Counter(total, progress):
+            da.store(arrays, writers, lock=lock, compute=True)
+        progress(total, total)
+
+
+def _store_distributed(arrays, writers, client, progress) -> None:
+    from distributed import as_completed
+
+    jobs = []
+    for array, writer in zip(arrays, writers):
+        offsets = [np.cumsum((0,) + c) for c in array.chunks]
+        for index, block in zip(np.ndindex(*array.numblocks), array.to_delayed().ravel()):
+            key = tuple(slice(offsets[d][i], offsets[d][i + 1]) for d, i in enumerate(index))
+            jobs.append((writer, key, block))
+    total = len(jobs)
+    batch = max(8, 4 * sum(w for w in client.nthreads().values()))
+    done = 0
+    for start in range(0, total, batch):
+        chunk = jobs[start : start + batch]
+        futures = client.compute([block for _, _, block in chunk])
+        where = {f.key: (writer, key) for f, (writer, key, _) in zip(futures, chunk)}
+        for future, value in as_completed(futures, with_results=True):
+            writer, key = where[future.key]
+            writer[key] = value
+            done += 1
+            if progress:
+                progress(done, total)
+        del futures

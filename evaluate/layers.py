@@ -1,0 +1,325 @@
+"""The Stack: every input aligned lazily onto the run grid as a dask-backed DataArray.
+
+Rasters in any CRS, resolution and extent are warped window by window
+(GDAL's warper through ``rasterio.vrt.WarpedVRT``, one window per dask
+block); vectors are rasterized per block from the features whose bounding box
+meets the block (read with the file's spatial index). Building the stack reads
+only metadata: no pixel is read until an output is written.
+
+Nodata representation on the grid: continuous layers are float32 with NaN;
+categorical layers are int32 with −1; masks are uint8 0/1 (nodata and
+"outside" are 0).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping
+
+import dask.array as da
+import numpy as np
+import rasterio
+import xarray as xr
+from rasterio.enums import Resampling
+from rasterio.vrt import WarpedVRT
+from rasterio.windows import Window
+
+from evaluate import units as units_mod
+from evaluate.config import InputSpec
+from evaluate.grid import Grid, coords_of, georeference
+
+CATEGORICAL_NODATA = -1
+_DTYPES = {"continuous": np.float32, "categorical": np.int32, "mask": np.uint8}
+
+
+class InputError(ValueError):
+    """An input that cannot be aligned onto the grid (missing, unreadable, no CRS, no overlap...)."""
+
+
+def chunks_for(grid: Grid, chunk_size: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Dask chunks of ``chunk_size`` × ``chunk_size`` cells over the grid."""
+    return da.core.normalize_chunks((chunk_size, chunk_size), grid.shape)
+
+
+# --------------------------------------------------------------------------- rasters
+def _same_lattice(src_crs, src_transform, grid: Grid) -> tuple[int, int] | None:
+    """(row, col) offset of the grid in the source if both share CRS, cell size and cell edges."""
+    if src_crs is None or src_crs != grid.crs:
+        return None
+    s, g = src_transform, grid.transform
+    if s.b or s.d or not (np.isclose(s.a, g.a, rtol=1e-9) and np.isclose(s.e, g.e, rtol=1e-9)):
+        return None
+    col = (g.c - s.c) / s.a
+    row = (g.f - s.f) / s.e
+    if abs(col - round(col)) > 1e-6 or abs(row - round(row)) > 1e-6:
+        return None
+    return int(round(row)), int(round(col))
+
+
+def _finish(values: np.ndarray, valid: np.ndarray, kind: str) -> np.ndarray:
+    if kind == "continuous":
+        out = values.astype(np.float32)
+        out[~valid] = np.nan
+    elif kind == "categorical":
+        out = values.astype(np.int32)
+        out[~valid] = CATEGORICAL_NODATA
+    else:
+        out = ((values != 0) & valid).astype(np.uint8)
+    return out
+
+
+def _read_raster_block(block_info=None, *, path, band, kind, nodata, resampling, grid_crs, grid_transform, grid_shape, offset, scale):
+    """Read one block of a raster input onto the grid (runs inside a dask task)."""
+    (r0, r1), (c0, c1) = block_info[None]["array-location"]
+    window = Window(c0, r0, c1 - c0, r1 - r0)
+    with rasterio.open(path) as src:
+        src_nodata = src.nodata if nodata is None else nodata
+        if offset is not None:
+            shifted = Window(c0 + offset[1], r0 + offset[0], c1 - c0, r1 - r0)
+            data = src.read(band, window=shifted, boundless=True, masked=True, fill_value=src_nodata)
+        else:
+            extra = {} if scale is None else {"XSCALE": scale[0], "YSCALE": scale[1]}
+            with WarpedVRT(
+                src,
+                crs=grid_crs,
+                transform=grid_transform,
+                width=grid_shape[1],
+                height=grid_shape[0],
+                resampling=Resampling[resampling],
+                src_nodata=src_nodata,
+                nodata=src_nodata,
+                tolerance=0.0,  # exact transformer: the approximation GDAL interpolates per window would depend on chunking
+                **extra,
+            ) as vrt:
+                data = vrt.read(band, window=window, masked=True)
+    values = np.ma.getdata(data)
+    valid = ~np.ma.getmaskarray(data)
+    if values.dtype.kind == "f":
+        valid &= np.isfinite(values)
+    return _finish(values, valid, kind)
+
+
+def _warp_scale(src, grid: Grid) -> tuple[float, float] | None:
+    """Destination pixels per source pixel, fixed for the whole warp (GDAL XSCALE/YSCALE).
+
+    GDAL otherwise derives the resampling kernel's footprint per processing
+    window, which makes downsampled values depend on the window layout.
+    """
+    from rasterio.warp import calculate_default_transform
+
+    try:
+        transform, _, _ = calculate_default_transform(src.crs, grid.crs, src.width, src.height, *src.bounds)
+    except Exception:
+        return None
+    return abs(transform.a) / grid.transform.a, abs(transform.e) / abs(grid.transform.e)
+
+
+def open_raster_layer(name: str, spec: InputSpec, grid: Grid, chunk_size: int) -> xr.DataArray:
+    """A lazy DataArray of a raster input on ``grid`` (metadata is read now, pixels at compute time)."""
+    path = spec.path
+    try:
+        with rasterio.open(path) as src:
+            if spec.band > src.count:
+                raise InputError(f"input '{name}' ({path}): band {spec.band} requested but the file has {src.count}")
+            if src.crs is None:
+                raise InputError(f"input '{name}' ({path}): the raster has no CRS; assign one (e.g. gdal_edit.py -a_srs EPSG:4547)")
+            if src.transform.b or src.transform.d:
+                raise InputError(f"input '{name}' ({path}): rotated rasters are not supported")
+            offset = _same_lattice(src.crs, src.transform, grid)
+            if offset is None:
+                _check_overlap(name, path, src.crs, src.bounds, grid)
+            elif not _windows_overlap(offset, (src.height, src.width), grid.shape):
+                raise InputError(f"input '{name}' ({path}): extent does not overlap the run grid {grid.bounds}")
+            scale = None if offset is not None or spec.effective_resampling == "nearest" else _warp_scale(src, grid)
+    except rasterio.errors.RasterioIOError as exc:
+        if not Path(path).exists():
+            raise InputError(f"input '{name}': file not found: {path}") from None
+        raise InputError(f"input '{name}' ({path}): cannot open as a raster: {exc}") from None
+    dtype = _DTYPES[spec.kind]
+    data = da.map_blocks(
+        _read_raster_block,
+        dtype=dtype,
+        chunks=chunks_for(grid, chunk_size),
+        meta=np.empty((0, 0), dtype=dtype),
+        name=f"read-{name}-" + da.core.tokenize(str(path), spec.model_dump_json(), grid.to_dict(), chunk_size),
+        path=str(path),
+        band=spec.band,
+        kind=spec.kind,
+        nodata=spec.nodata,
+        resampling=spec.effective_resampling,
+        grid_crs=grid.crs.to_wkt(),
+        grid_transform=grid.transform,
+        grid_shape=grid.shape,
+        offset=offset,
+        scale=scale,
+    )
+    return _wrap(name, data, spec, grid)
+
+
+def _windows_overlap(offset, src_shape, grid_shape) -> bool:
+    r, c = offset
+    return r < src_shape[0] and c < src_shape[1] and r + grid_shape[0] > 0 and c + grid_shape[1] > 0
+
+
+def _check_overlap(name: str, path, crs, bounds, grid: Grid) -> None:
+    from rasterio.warp import transform_bounds
+
+    try:
+        b = transform_bounds(crs, grid.crs, *bounds, densify_pts=21)
+    except Exception as exc:
+        raise InputError(f"input '{name}' ({path}): cannot transform its extent to the grid CRS: {exc}") from None
+    g = grid.bounds
+    if not (b[0] < g[2] and b[2] > g[0] and b[1] < g[3] and b[3] > g[1]) or not np.all(np.isfinite(b)):
+        raise InputError(f"input '{name}' ({path}): extent {tuple(round(v, 3) for v in b)} (in the grid CRS) does not overlap the run grid {tuple(round(v, 3) for v in g)}")
+
+
+def _wrap(name: str, data: da.Array, spec: InputSpec, grid: Grid) -> xr.DataArray:
+    array = xr.DataArray(data, coords=coords_of(grid), dims=("y", "x"), name=name)
+    array.attrs = {"units": spec.effective_units, "kind": spec.kind, "source": str(spec.path)}
+    return georeference(array, grid)
+
+
+# --------------------------------------------------------------------------- vectors
+def _vector_info(name: str, spec: InputSpec) -> dict:
+    import pyogrio
+
+    path = spec.path
+    if not Path(path).exists():
+        raise InputError(f"input '{name}': file not found: {path}")
+    try:
+        info = pyogrio.read_info(path, layer=spec.layer)
+    except Exception as exc:
+        raise InputError(f"input '{name}' ({path}): cannot open as a vector layer{' ' + repr(spec.layer) if spec.layer else ''}: {exc}") from None
+    if info.get("crs") is None:
+        raise InputError(f"input '{name}' ({path}): the vector layer has no CRS (a .prj file is missing?)")
+    if info.get("features", 0) == 0:
+        raise InputError(f"input '{name}' ({path}): the vector layer has no features")
+    if spec.attribute is not None and spec.attribute not in list(info["fields"]):
+        raise InputError(f"input '{name}' ({path}): no field '{spec.attribute}'; fields are {', '.join(info['fields'])}")
+    return info
+
+
+def _burn_values(name: str, spec: InputSpec, raw: np.ndarray | None, count: int) -> np.ndarray:
+    if spec.attribute is None:
+        return np.full(count, 1 if spec.burn is None else spec.burn, dtype=np.float64)
+    if spec.codes is not None:
+        try:
+            return np.array([spec.codes[str(v)] for v in raw], dtype=np.float64)
+        except KeyError as exc:
+            raise InputError(f"input '{name}': value {exc.args[0]!r} of field '{spec.attribute}' is not in 'codes'") from None
+    try:
+        return np.asarray(raw, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(
+            f"input '{name}': field '{spec.attribute}' holds non-numeric values (e.g. {raw[0]!r}); give 'codes' to map them to integers"
+        ) from None
+
+
+def _rasterize_block(block_info=None, *, layer_name, spec, vector_crs, grid_crs, grid_transform):
+    """Rasterize the features meeting one block (runs inside a dask task)."""
+    import pyogrio.raw
+    import shapely
+    from pyproj import Transformer
+    from rasterio.features import rasterize
+    from rasterio.warp import transform_bounds
+
+    (r0, r1), (c0, c1) = block_info[None]["array-location"]
+    shape = (r1 - r0, c1 - c0)
+    transform = grid_transform * grid_transform.translation(c0, r0)
+    xmin, ymax = transform.c, transform.f
+    xmax, ymin = xmin + transform.a * shape[1], ymax + transform.e * shape[0]
+    bbox = transform_bounds(grid_crs, vector_crs, xmin, ymin, xmax, ymax, densify_pts=21)
+    columns = [spec.attribute] if spec.attribute else []
+    _, fids, wkb, fields = pyogrio.raw.read(spec.path, layer=spec.layer, bbox=bbox, columns=columns, return_fids=True)
+    dtype = _DTYPES[spec.kind]
+    fill = CATEGORICAL_NODATA if spec.kind == "categorical" else (np.nan if spec.kind == "continuous" else 0)
+    if len(wkb) == 0:
+        return np.full(shape, fill, dtype=dtype)
+    order = np.argsort(fids, kind="stable")  # later features win, in file order, whatever the block
+    geoms = shapely.from_wkb(np.asarray(wkb, dtype=object)[order])
+    values = _burn_values(layer_name, spec, None if not columns else np.asarray(fields[0], dtype=object)[order], len(geoms))
+    if vector_crs != grid_crs:
+        to_grid = Transformer.from_crs(vector_crs, grid_crs, always_xy=True)
+        geoms = shapely.transform(geoms, lambda xy: np.column_stack(to_grid.transform(xy[:, 0], xy[:, 1])))
+    keep = ~shapely.is_empty(geoms) & ~shapely.is_missing(geoms)
+    pairs = list(zip(geoms[keep], values[keep]))
+    if not pairs:
+        return np.full(shape, fill, dtype=dtype)
+    burned = rasterize(pairs, out_shape=shape, transform=transform, fill=fill, all_touched=spec.all_touched, dtype="float64" if spec.kind == "continuous" else "int32")
+    return burned.astype(dtype)
+
+
+def open_vector_layer(name: str, spec: InputSpec, grid: Grid, chunk_size: int) -> xr.DataArray:
+    """A lazy DataArray rasterizing a vector input onto ``grid`` block by block."""
+    from rasterio.crs import CRS
+
+    info = _vector_info(name, spec)
+    vector_crs = CRS.from_user_input(info["crs"])
+    _check_overlap(name, spec.path, vector_crs, info["total_bounds"], grid)
+    dtype = _DTYPES[spec.kind]
+    data = da.map_blocks(
+        _rasterize_block,
+        dtype=dtype,
+        chunks=chunks_for(grid, chunk_size),
+        meta=np.empty((0, 0), dtype=dtype),
+        name=f"rasterize-{name}-" + da.core.tokenize(str(spec.path), spec.model_dump_json(), grid.to_dict(), chunk_size),
+        layer_name=name,
+        spec=spec,
+        vector_crs=vector_crs.to_wkt(),
+        grid_crs=grid.crs.to_wkt(),
+        grid_transform=grid.transform,
+    )
+    return _wrap(name, data, spec, grid)
+
+
+# --------------------------------------------------------------------------- stack
+def open_layer(name: str, spec: InputSpec, grid: Grid, chunk_size: int) -> xr.DataArray:
+    if spec.is_vector:
+        return open_vector_layer(name, spec, grid, chunk_size)
+    return open_raster_layer(name, spec, grid, chunk_size)
+
+
+def build_stack(inputs: Mapping[str, InputSpec], grid: Grid, chunk_size: int) -> xr.Dataset:
+    """All inputs on the run grid as one lazy ``xarray.Dataset`` (no pixel is read)."""
+    errors = []
+    arrays = {}
+    for name, spec in inputs.items():
+        try:
+            arrays[name] = open_layer(name, spec, grid, chunk_size)
+        except InputError as exc:
+            errors.append(str(exc))
+    if errors:
+        raise InputError("\n".join(errors))
+    stack = xr.Dataset(arrays)
+    stack.attrs["grid"] = str(grid.to_dict())
+    return stack
+
+
+def to_units(array: xr.DataArray, units: str) -> xr.DataArray:
+    """``array`` converted (lazily) from its declared units to ``units``."""
+    declared = array.attrs.get("units", units)
+    if units_mod.canonical(declared) == units_mod.canonical(units):
+        return array
+    convert = units_mod.conversion(declared, units)
+    out = convert(array)
+    out.attrs = {**array.attrs, "units": units_mod.canonical(units), "converted_from": declared}
+    return out
+
+
+def sample_raster(path: Path, band: int = 1, nodata: float | None = None, windows: int = 4, size: int = 256) -> np.ndarray:
+    """Values from a ``windows`` × ``windows`` lattice of small windows of a raster, NaN for nodata.
+
+    A bounded read (at most windows² · size² cells) for plausibility checks,
+    whatever the raster's size.
+    """
+    with rasterio.open(path) as src:
+        h, w = src.height, src.width
+        parts = []
+        for i in range(windows):
+            for j in range(windows):
+                r = min(max(0, (2 * i + 1) * h // (2 * windows) - size // 2), max(0, h - size))
+                c = min(max(0, (2 * j + 1) * w // (2 * windows) - size // 2), max(0, w - size))
+                block = src.read(band, window=Window(c, r, min(size, w), min(size, h)), masked=True)
+                if nodata is not None:
+                    block = np.ma.masked_equal(block, nodata)
+                parts.append(np.ma.filled(block.astype(np.float64), np.nan).ravel())
+    return np.concatenate(parts)

@@ -1,0 +1,9 @@
+"""The public operator namespace: each takes and returns ``xarray.DataArray`` on the run grid.
+
+Operators work eagerly on numpy-backed arrays and lazily on dask-backed ones,
+never compute on their own, and give identical results whatever the chunking.
+"""
+from evaluate.ops.classify import downgrade, grade, lookup
+from evaluate.ops.terrain import slope
+
+__all__ = ["slope", "grade", "downgrade", "lookup"]

@@ -1,0 +1,324 @@
+"""The runner: from a validated config to written outputs and a manifest.
+
+Only the runner (with ``evaluate.io``) touches files. A run builds one lazy
+dask graph for all models, checks every input cheaply first, computes and
+writes all outputs in one pass on the configured scheduler (local threads by
+default, or a dask.distributed cluster), then writes ``manifest.json``
+(config hash, resolved parameters with their sources, input fingerprints,
+package versions, per-step wall time and peak RSS).
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import importlib.metadata
+import json
+import logging
+import os
+import platform
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import dask
+import numpy as np
+import psutil
+import xarray as xr
+
+from evaluate import io, layers, units
+from evaluate.config import RunConfig
+from evaluate.grid import Grid
+
+log = logging.getLogger("dualeval")
+
+QUICK_HASH_ABOVE = 256 * 2**20  # inputs larger than this get a bounded fingerprint instead of a full sha256
+
+
+class RunError(ValueError):
+    """A run that cannot proceed because of its inputs or config (exit code 2)."""
+
+
+# --------------------------------------------------------------------------- measuring
+class _PeakRSS:
+    """Samples the resident set size of this process and its children in a background thread."""
+
+    def __init__(self, interval: float = 0.02):
+        self.interval, self.peak = interval, 0
+        self._stop = threading.Event()
+        self._proc = psutil.Process()
+
+    def _rss(self) -> int:
+        total = self._proc.memory_info().rss
+        for child in self._proc.children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                total += child.memory_info().rss
+        return total
+
+    def _loop(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._rss())
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self.peak = self._rss()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._rss())
+
+
+@dataclass
+class StepLog:
+    steps: list[dict] = field(default_factory=list)
+
+    @contextlib.contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        log.info("%s ...", name)
+        start = time.perf_counter()
+        with _PeakRSS() as rss:
+            yield
+        record = {"step": name, "wall_s": round(time.perf_counter() - start, 3), "peak_rss_mib": round(rss.peak / 2**20, 1)}
+        self.steps.append(record)
+        log.info("%s done in %.2f s (peak RSS %.0f MiB)", name, record["wall_s"], record["peak_rss_mib"])
+
+
+# --------------------------------------------------------------------------- grid and inputs
+def resolve_grid(config: RunConfig) -> Grid:
+    spec = config.grid
+    if spec.like is not None:
+        if not spec.like.exists():
+            raise RunError(f"grid.like: file not found: {spec.like}")
+        return Grid.from_raster(spec.like)
+    return Grid.from_bounds(spec.bounds, spec.resolution, spec.crs)
+
+
+def ensure_demo_inputs(config: RunConfig) -> list[str]:
+    """Generate the synthetic demo inputs if the config has a ``demo`` section and any input is missing."""
+    if config.demo is None or all(spec.path.exists() for spec in config.inputs.values()):
+        return []
+    from evaluate.demo import demo_grid, write_demo_inputs
+
+    d = config.demo
+    written = write_demo_inputs(d.folder, demo_grid(size=d.size, resolution=d.resolution, crs=d.crs), seed=d.seed)
+    return sorted(str(p) for p in written.values())
+
+
+def check_inputs(config: RunConfig, grid: Grid) -> list[str]:
+    """Cheap checks of every input without computing anything: opens, CRS, overlap, units, empty layers.
+
+    Returns the list of problems (empty when all inputs are usable).
+    """
+    problems = []
+    for name, spec in config.inputs.items():
+        try:
+            layers.open_layer(name, spec, grid, config.compute.chunk_size)
+        except layers.InputError as exc:
+            problems.append(str(exc))
+            continue
+        if spec.is_vector:
+            continue
+        try:
+            sample = layers.sample_raster(spec.path, spec.band, spec.nodata)
+        except Exception as exc:  # a corrupt file shows up here, not at open
+            problems.append(f"input '{name}' ({spec.path}): cannot read pixels: {exc}")
+            continue
+        if not np.isfinite(sample).any():
+            problems.append(f"input '{name}' ({spec.path}): every sampled cell is nodata; is the nodata value right?")
+            continue
+        if spec.kind == "continuous":
+            try:
+                units.check_plausible(name, spec.effective_units, sample, f"input '{name}' ({spec.path})")
+            except units.UnitsError as exc:
+                problems.append(str(exc))
+    for model_name, run in config.models.items():
+        if not run.enabled:
+            continue
+        from models import MODELS
+
+        for input_name, decl in MODELS[model_name].SPEC.inputs.items():
+            spec = config.inputs.get(input_name)
+            if spec is None:
+                continue
+            if spec.kind != decl.kind:
+                problems.append(f"input '{input_name}': model {model_name} needs a {decl.kind} layer, the config declares {spec.kind}")
+            elif decl.kind == "continuous":
+                try:
+                    units.conversion(spec.effective_units, decl.units)
+                except units.UnitsError as exc:
+                    problems.append(f"input '{input_name}': model {model_name} needs {decl.units!r}: {exc}")
+    return problems
+
+
+# --------------------------------------------------------------------------- models
+def build_outputs(config: RunConfig, stack: xr.Dataset) -> tuple[dict[str, io.RasterOutput], dict]:
+    """Run every enabled model on the lazy stack; return the outputs to write and the resolved parameters."""
+    from models import MODELS
+
+    outputs: dict[str, io.RasterOutput] = {}
+    resolved_all = {}
+    for model_name, run in config.models.items():
+        if not run.enabled:
+            continue
+        model = MODELS[model_name]
+        resolved = model.SPEC.resolve(run.params)
+        resolved_all[model_name] = {"source": model.SPEC.source, "parameters": resolved}
+        model_inputs = xr.Dataset(
+            {name: layers.to_units(stack[name], decl.units) if decl.kind == "continuous" else stack[name]
+             for name, decl in model.SPEC.inputs.items() if name in stack}
+        )
+        result = model.run(model_inputs, {k: v["value"] for k, v in resolved.items()})
+        for out_name, decl in model.SPEC.outputs.items():
+            if out_name in outputs:
+                raise RunError(f"output {out_name} is produced by two models; disable one")
+            tags = {
+                "DUALEVAL_VERSION": engine_version(),
+                "DUALEVAL_MODEL": model_name,
+                "DUALEVAL_SOURCE": model.SPEC.source,
+                "DUALEVAL_CONFIG_SHA256": config.fingerprint(),
+                "DUALEVAL_PARAMETERS": {k: v["value"] for k, v in resolved.items()},
+            }
+            outputs[out_name] = io.RasterOutput(out_name, result[out_name], decl, tags)
+    return outputs, resolved_all
+
+
+# --------------------------------------------------------------------------- scheduler
+@contextlib.contextmanager
+def scheduler(config: RunConfig):
+    """Yield a dask.distributed Client for 'processes'/addresses, or None with the local scheduler set."""
+    spec = config.compute
+    if spec.scheduler in ("threads", "synchronous"):
+        with dask.config.set(scheduler=spec.scheduler, num_workers=spec.workers):
+            yield None
+        return
+    from distributed import Client, LocalCluster
+
+    if spec.scheduler == "processes":
+        cluster = LocalCluster(
+            n_workers=spec.workers or max(1, os.cpu_count() or 1),
+            threads_per_worker=spec.threads_per_worker or 1,
+            processes=True,
+            dashboard_address=None,
+        )
+        with cluster, Client(cluster) as client:
+            yield client
+    else:
+        with Client(spec.scheduler) as client:
+            yield client
+
+
+# --------------------------------------------------------------------------- manifest
+def engine_version() -> str:
+    try:
+        return importlib.metadata.version("dualeval")
+    except importlib.metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def fingerprint_file(path: Path) -> dict:
+    """Size, mtime and sha256 (full, or of size + first and last MiB for files over 256 MiB)."""
+    path = Path(path)
+    stat = path.stat()
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        if stat.st_size <= QUICK_HASH_ABOVE:
+            for block in iter(lambda: f.read(2**20), b""):
+                digest.update(block)
+            method = "sha256"
+        else:
+            digest.update(str(stat.st_size).encode())
+            digest.update(f.read(2**20))
+            f.seek(-(2**20), os.SEEK_END)
+            digest.update(f.read(2**20))
+            method = "sha256(size + first MiB + last MiB)"
+    return {"path": str(path), "bytes": stat.st_size, "mtime": dt.datetime.fromtimestamp(stat.st_mtime, dt.timezone.utc).isoformat(), "hash": digest.hexdigest(), "hash_method": method}
+
+
+def _versions() -> dict:
+    names = ["numpy", "numba", "xarray", "dask", "distributed", "rasterio", "rioxarray", "pyogrio", "shapely", "pyproj", "pydantic"]
+    out = {"python": platform.python_version()}
+    for n in names:
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            out[n] = importlib.metadata.version(n)
+    import rasterio
+
+    out["gdal"] = rasterio.__gdal_version__
+    return out
+
+
+# --------------------------------------------------------------------------- run
+@dataclass
+class RunResult:
+    folder: Path
+    outputs: dict[str, Path]
+    manifest: Path
+    steps: list[dict]
+
+
+def run(config: RunConfig, progress: Callable[[str, int, int], None] | None = None) -> RunResult:
+    """Execute a validated run config end to end."""
+    steps = StepLog()
+    started = dt.datetime.now(dt.timezone.utc)
+    with steps.step("prepare inputs"):
+        generated = ensure_demo_inputs(config)
+        grid = resolve_grid(config)
+        problems = check_inputs(config, grid)
+        if problems:
+            raise RunError("\n".join(problems))
+        targets = [config.outputs.folder / "manifest.json"]
+        io.refuse_input_paths(targets + [config.outputs.folder / f"{n}.tif" for n in _output_names(config)], [s.path for s in config.inputs.values()])
+    with steps.step("build graph"):
+        stack = layers.build_stack(config.inputs, grid, config.compute.chunk_size)
+        outputs, resolved = build_outputs(config, stack)
+    with steps.step("compute and write rasters"), scheduler(config) as client:
+        written = io.write_rasters(
+            outputs,
+            config.outputs.folder,
+            grid,
+            compress=config.outputs.compress,
+            tile_size=config.outputs.tile_size,
+            client=client,
+            progress=(lambda done, total: progress("compute and write rasters", done, total)) if progress else None,
+        )
+    manifest = {
+        "engine": {"name": "dualeval", "version": engine_version()},
+        "run": {
+            "name": config.name,
+            "config_file": str(config.source) if config.source else None,
+            "config_sha256": config.fingerprint(),
+            "started": started.isoformat(),
+            "finished": dt.datetime.now(dt.timezone.utc).isoformat(),
+            "status": "complete",
+            "command": " ".join(sys.argv),
+        },
+        "grid": {**grid.to_dict(), "cells": grid.size},
+        "compute": config.compute.model_dump(mode="json"),
+        "generated_demo_inputs": generated,
+        "inputs": {n: {**fingerprint_file(s.path), "kind": s.kind, "units": s.effective_units, "resampling": s.effective_resampling} for n, s in config.inputs.items()},
+        "models": resolved,
+        "outputs": {
+            n: {"path": str(p), "dtype": outputs[n].decl.dtype, "description": outputs[n].decl.description,
+                "classes": {c.code: {"zh": c.zh, "en": c.en} for c in outputs[n].decl.classes}}
+            for n, p in written.items()
+        },
+        "steps": steps.steps,
+        "peak_rss_mib": max(s["peak_rss_mib"] for s in steps.steps),
+        "versions": _versions(),
+        "platform": {"machine": platform.machine(), "cpus": os.cpu_count(), "system": platform.system()},
+    }
+    manifest_path = config.outputs.folder / "manifest.json"
+    io.atomic_write_text(manifest_path, json.dumps(manifest, indent=2, ensure_ascii=False))
+    return RunResult(config.outputs.folder, written, manifest_path, steps.steps)
+
+
+def _output_names(config: RunConfig) -> list[str]:
+    from models import MODELS
+
+    return [o for m, r in config.models.items() if r.enabled for o in MODELS[m].SPEC.outputs]

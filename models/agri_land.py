@@ -1,0 +1,64 @@
+"""农业生产适宜性 — 土地资源 (agricultural land-resource factor), methods.md §4.1.
+
+Step 1 grades slope into five classes (1 高 … 5 低); step 2 corrects by silt
+content (粉砂含量): 60–80 % downgrades one class, ≥ 80 % sets class 5
+(直接取最低). Source: [C-spj] ``AgriculturalLandResources.py``, exact; the
+slope classes are the standard 耕地坡度分级 [K-high]. Slope is derived from the
+DEM by Horn's method (methods.md §2.2 item 1).
+"""
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from evaluate import ops
+from evaluate.modelspec import FIVE_GRADES, InputDecl, Model, ModelSpec, OutputDecl, Parameter
+from models._tables import table
+
+_T = table("agriculture")
+_SLOPE = _T["land_slope_grade"]
+_SILT = _T["land_silt_correction"]
+
+SPEC = ModelSpec(
+    name="agri_land",
+    title_zh="农业生产适宜性 · 土地资源",
+    title_en="Agricultural production suitability: land resource factor",
+    source="methods.md §4.1 [C-spj AgriculturalLandResources.py, exact]",
+    inputs={
+        "dem": InputDecl("m", "continuous", "elevation (高程), from which slope is derived (Horn 3x3)"),
+        "soil_silt": InputDecl("percent", "continuous", "silt content (粉粒含量), percent of the fine earth"),
+    },
+    parameters={
+        "slope_thresholds_deg": Parameter(
+            _SLOPE["thresholds_deg"], "slope class limits (upper-inclusive), degrees", _SLOPE["source"], ascending=True, length=4
+        ),
+        "silt_thresholds_pct": Parameter(
+            _SILT["thresholds_pct"], "silt limits for 降1级 and 取最低 (lower-inclusive), percent", _SILT["source"], ascending=True, length=2
+        ),
+        "silt_system": Parameter(
+            "chinese",
+            "particle-size system of the silt input: chinese/international (silt 2–20 µm) or usda (2–50 µm); the 60/80 % limits mean different soils under the two",
+            "methods.md §0.3 item 11 [R]",
+            choices=("chinese", "usda"),
+        ),
+    },
+    outputs={
+        "agri_land": OutputDecl("uint8", "农业土地资源等级 land-resource grade for agriculture (1 best)", nodata=0, classes=FIVE_GRADES),
+        "slope_deg": OutputDecl("float32", "slope (坡度), Horn 3x3", units="degrees", nodata=float("nan")),
+    },
+)
+
+
+def run(stack: xr.Dataset, params: dict) -> xr.Dataset:
+    """Grade slope, then apply the chained silt correction; nodata where either input is nodata."""
+    slope_deg = ops.slope(stack["dem"], units="degrees")
+    slope_grade = ops.grade(slope_deg, params["slope_thresholds_deg"], better="smaller")
+    # larger-is-better on [80, 60]: 1 = s ≥ 80 %, 2 = 60 ≤ s < 80 %, 3 = s < 60 %, 0 = nodata
+    silt_class = ops.grade(stack["soil_silt"], params["silt_thresholds_pct"][::-1], better="larger")
+    below, between, above = _SILT["downgrade_steps"]
+    steps = ops.lookup(silt_class, np.array([-1, above, between, below], dtype=np.int16))
+    agri_land = ops.downgrade(slope_grade, steps, worst=5, name="agri_land")
+    return xr.Dataset({"agri_land": agri_land, "slope_deg": slope_deg})
+
+
+MODEL = Model(SPEC, run)

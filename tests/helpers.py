@@ -1,0 +1,130 @@
+"""Small generated inputs and shared test utilities."""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from pathlib import Path
+
+import dask
+import numpy as np
+import pytest
+import rasterio
+import yaml
+from affine import Affine
+from hypothesis import strategies as st
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+CRS = "EPSG:4547"
+ORIGIN = (400_000.0, 2_550_000.0)
+RES = 30.0
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+TEST_DATA = Path(__file__).resolve().parent / "data"
+
+
+def require_tool(name: str) -> str:
+    """The path of a reference CLI tool; skip on a laptop without it, fail under CI."""
+    path = shutil.which(name)
+    if path is None:
+        if IN_CI:
+            pytest.fail(f"{name} is required under CI (install gdal-bin)")
+        pytest.skip(f"{name} not installed")
+    return path
+
+
+def write_raster(path: Path, data: np.ndarray, *, crs=CRS, transform=None, nodata=None, tiled=False) -> Path:
+    data = np.asarray(data)
+    if data.ndim == 2:
+        data = data[None]
+    transform = transform or Affine(RES, 0, ORIGIN[0], 0, -RES, ORIGIN[1])
+    profile = dict(driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0], dtype=data.dtype.name, crs=crs, transform=transform, nodata=nodata)
+    if tiled:
+        profile.update(tiled=True, blockxsize=16, blockysize=16)
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data)
+    return path
+
+
+def terrain(rows: int, cols: int, seed: int = 0) -> np.ndarray:
+    """A smooth relief with slopes from flat (<2°) to steep (>25°), in metres."""
+    y, x = np.mgrid[0:rows, 0:cols].astype(np.float64) * RES
+    rng = np.random.default_rng(seed)
+    phase = rng.uniform(0, 6.28, 3)
+    z = 300 + 450 * np.sin(x / 900 + phase[0]) * np.cos(y / 700 + phase[1]) + 0.02 * x
+    z += 40 * np.sin(x / 150 + phase[2]) * np.sin(y / 170)
+    z[: rows // 5, : cols // 4] = 250.0  # a flat plain
+    return z.astype(np.float32)
+
+
+def silt(rows: int, cols: int) -> np.ndarray:
+    """Silt percent covering <60, 60–80 and ≥80 %."""
+    y, x = np.mgrid[0:rows, 0:cols]
+    return (30 + 60 * (x / max(cols - 1, 1)) + 5 * np.sin(y / 7)).astype(np.float32)
+
+
+def small_inputs(folder: Path, rows: int = 90, cols: int = 110) -> dict[str, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    dem = terrain(rows, cols)
+    dem[40:43, 50:53] = -9999.0  # a nodata hole
+    return {
+        "dem": write_raster(folder / "dem.tif", dem, nodata=-9999.0),
+        "soil_silt": write_raster(folder / "silt.tif", silt(rows, cols), nodata=-1.0),
+    }
+
+
+def small_config(folder: Path, inputs: dict[str, Path], **overrides) -> dict:
+    rows, cols = 90, 110
+    config = {
+        "name": "small",
+        "grid": {"crs": CRS, "bounds": [ORIGIN[0], ORIGIN[1] - rows * RES, ORIGIN[0] + cols * RES, ORIGIN[1]], "resolution": RES},
+        "inputs": {
+            "dem": {"path": str(inputs["dem"]), "kind": "continuous", "units": "m"},
+            "soil_silt": {"path": str(inputs["soil_silt"]), "kind": "continuous", "units": "percent"},
+        },
+        "models": {"agri_land": {}},
+        "outputs": {"folder": str(folder / "out")},
+        "compute": {"chunk_size": 32},
+    }
+    for key, value in overrides.items():
+        config[key] = value
+    return config
+
+
+def dump_config(path: Path, config: dict) -> Path:
+    path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+class ComputeCounter(dask.callbacks.Callback):
+    """Counts dask computations started on the local schedulers."""
+
+    def __init__(self):
+        super().__init__()
+        self.starts = 0
+
+    def _start(self, dsk):
+        self.starts += 1
+
+
+@contextlib.contextmanager
+def no_compute():
+    """Fail if anything inside the block triggers a dask compute."""
+    with ComputeCounter() as counter:
+        yield counter
+    assert counter.starts == 0, f"{counter.starts} dask compute(s) triggered while building the graph"
+
+
+@st.composite
+def chunkings(draw, shape: tuple[int, int], min_size: int = 1):
+    """Random dask chunk tuples along each axis, including 1-cell-wide chunks."""
+    out = []
+    for n in shape:
+        sizes = []
+        remaining = n
+        while remaining > 0:
+            size = draw(st.integers(min_value=min_size, max_value=max(min_size, min(remaining, max(n // 2, 1)))))
+            size = min(size, remaining)
+            sizes.append(size)
+            remaining -= size
+        out.append(tuple(sizes))
+    return tuple(out)
