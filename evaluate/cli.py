@@ -30,8 +30,9 @@ def _bad_input_errors() -> tuple[type[Exception], ...]:
 
 
 def _setup_logging(verbosity: int) -> None:
-    level = logging.WARNING if verbosity < 0 else logging.INFO if verbosity == 0 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
+    """Our own log lines at INFO (DEBUG with -v); other libraries' only from WARNING (all with -vv)."""
+    logging.basicConfig(level=logging.DEBUG if verbosity > 1 else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
+    log.setLevel(logging.WARNING if verbosity < 0 else logging.INFO if verbosity == 0 else logging.DEBUG)
 
 
 class _Progress:
@@ -67,19 +68,32 @@ class _Progress:
             log.info("%s: %d/%d blocks (%d%%)", step, done, total, 100 * done // max(total, 1))
 
 
+def apply_overrides(config, args: argparse.Namespace):
+    """The config with the command line's --scheduler/--chunk-size/--workers/--output applied and re-validated."""
+    from pydantic import ValidationError
+
+    from evaluate.config import ConfigError
+
+    options = {"scheduler": args.scheduler, "chunk_size": args.chunk_size, "workers": args.workers}
+    options = {k: v for k, v in options.items() if v is not None}
+    updates = {}
+    if options:
+        try:
+            updates["compute"] = type(config.compute).model_validate({**config.compute.model_dump(), **options})
+        except ValidationError as exc:
+            raise ConfigError(
+                [f"--{'-'.join(str(e['loc'][0]).split('_'))}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()]
+            ) from None
+    if args.output is not None:
+        updates["outputs"] = config.outputs.model_copy(update={"folder": Path(args.output).resolve()})
+    return config.model_copy(update=updates)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from evaluate.config import load_config
     from evaluate.runner import run
 
-    config = load_config(args.config)
-    updates = {}
-    if args.scheduler or args.chunk_size or args.workers:
-        compute = config.compute.model_dump()
-        compute.update({k: v for k, v in (("scheduler", args.scheduler), ("chunk_size", args.chunk_size), ("workers", args.workers)) if v})
-        updates["compute"] = type(config.compute).model_validate(compute)
-    if args.output:
-        updates["outputs"] = config.outputs.model_copy(update={"folder": Path(args.output).resolve()})
-    config = config.model_copy(update=updates)
+    config = apply_overrides(load_config(args.config), args)
     start = time.perf_counter()
     with _Progress() as progress:
         result = run(config, progress=progress)
@@ -94,12 +108,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from evaluate.config import ConfigError, load_config
     from evaluate.runner import check_inputs, resolve_grid
 
+    config = grid = None
     try:
         config = load_config(args.config)
         grid = resolve_grid(config)
         problems = check_inputs(config, grid)
-    except ConfigError as exc:
-        problems, config, grid = exc.lines, None, None
+    except _bad_input_errors() as exc:
+        problems = exc.lines if isinstance(exc, ConfigError) else str(exc).splitlines()
     if args.json:
         print(json.dumps({"valid": not problems, "problems": problems, "grid": grid.to_dict() if grid else None}, ensure_ascii=False, indent=2))
     elif problems:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -66,6 +67,20 @@ class GridSpec(_Strict):
             raise ValueError(f"unknown CRS {v!r} (use e.g. 'EPSG:4547' or 'EPSG:4490')") from None
         return v
 
+    @field_validator("bounds")
+    @classmethod
+    def _bounds(cls, v):
+        if v is not None and not (v[2] > v[0] and v[3] > v[1]):
+            raise ValueError(f"bounds must be [xmin, ymin, xmax, ymax] with xmin < xmax and ymin < ymax, got {list(v)}")
+        return v
+
+    @field_validator("resolution")
+    @classmethod
+    def _resolution(cls, v):
+        if v is not None and any(r <= 0 for r in ((v,) if isinstance(v, (int, float)) else v)):
+            raise ValueError(f"resolution must be positive, got {v}")
+        return v
+
     @model_validator(mode="after")
     def _one_way(self) -> "GridSpec":
         explicit = [self.crs, self.bounds, self.resolution]
@@ -74,14 +89,6 @@ class GridSpec(_Strict):
         if self.like is None and any(x is None for x in explicit):
             missing = [k for k, x in zip(("crs", "bounds", "resolution"), explicit) if x is None]
             raise ValueError(f"missing {', '.join(missing)} (or give 'like: <raster>')")
-        if self.bounds is not None:
-            xmin, ymin, xmax, ymax = self.bounds
-            if not (xmax > xmin and ymax > ymin):
-                raise ValueError(f"bounds must be [xmin, ymin, xmax, ymax] with xmin < xmax and ymin < ymax, got {list(self.bounds)}")
-        if self.resolution is not None:
-            res = (self.resolution,) if isinstance(self.resolution, (int, float)) else self.resolution
-            if any(r <= 0 for r in res):
-                raise ValueError(f"resolution must be positive, got {self.resolution}")
         return self
 
 
@@ -122,18 +129,18 @@ class InputSpec(_Strict):
     @model_validator(mode="after")
     def _consistent(self) -> "InputSpec":
         if self.kind == "continuous" and self.units is None:
-            raise ValueError("a continuous input must declare its units (e.g. units: mm/a)")
+            raise ValueError("@units: a continuous input must declare its units (e.g. units: mm/a)")
         if self.kind != "continuous" and self.resampling not in (None, "nearest", "mode", "min", "max", "med"):
-            raise ValueError(f"resampling {self.resampling!r} would invent class codes; use nearest or mode for {self.kind} inputs")
+            raise ValueError(f"@resampling: {self.resampling!r} would invent class codes; use nearest or mode for {self.kind} inputs")
         if self.is_vector:
             if self.burn is not None and self.attribute is not None:
-                raise ValueError("give either 'burn' (a constant) or 'attribute' (a field), not both")
+                raise ValueError("@burn: give either 'burn' (a constant) or 'attribute' (a field), not both")
             if self.kind == "categorical" and self.attribute is None and self.burn is None:
-                raise ValueError("a categorical vector input needs 'attribute' (the field to burn) or 'burn'")
+                raise ValueError("@attribute: a categorical vector input needs 'attribute' (the field to burn) or 'burn'")
         else:
             for key in ("layer", "burn", "attribute", "codes"):
                 if getattr(self, key) is not None:
-                    raise ValueError(f"'{key}' applies to vector inputs only ({self.path.name} is a raster)")
+                    raise ValueError(f"@{key}: applies to vector inputs only ({self.path.name} is a raster)")
         return self
 
     @property
@@ -172,10 +179,24 @@ class OutputSpec(_Strict):
 
 
 class ComputeSpec(_Strict):
-    chunk_size: int = Field(DEFAULT_CHUNK, ge=16, le=32768)
+    chunk_size: int = DEFAULT_CHUNK
     scheduler: str = "threads"
-    workers: int | None = Field(None, ge=1)
-    threads_per_worker: int | None = Field(None, ge=1)
+    workers: int | None = None
+    threads_per_worker: int | None = None
+
+    @field_validator("chunk_size")
+    @classmethod
+    def _chunk(cls, v: int) -> int:
+        if not 16 <= v <= 32768:
+            raise ValueError(f"chunk size must be between 16 and 32768 cells per side, got {v} (2048 suits most machines)")
+        return v
+
+    @field_validator("workers", "threads_per_worker")
+    @classmethod
+    def _positive(cls, v: int | None) -> int | None:
+        if v is not None and v < 1:
+            raise ValueError(f"must be at least 1, got {v}")
+        return v
 
     @field_validator("scheduler")
     @classmethod
@@ -203,7 +224,7 @@ class DemoSpec(_Strict):
 class RunConfig(_Strict):
     """A validated run plan."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
+    name: str
     description: str = ""
     grid: GridSpec
     inputs: dict[str, InputSpec]
@@ -212,6 +233,13 @@ class RunConfig(_Strict):
     compute: ComputeSpec = Field(default_factory=ComputeSpec)
     demo: DemoSpec | None = None
     source: Path | None = Field(None, exclude=True)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_.\-]+", v):
+            raise ValueError(f"the run name may contain only letters, digits, _ . and - (it names files), got {v!r}")
+        return v
 
     @field_validator("inputs")
     @classmethod
@@ -250,6 +278,11 @@ class RunConfig(_Strict):
                     param.check(value)
                 except ValueError as exc:
                     problems.append(f"models.{name}.params.{key}: {exc}")
+            if not problems:
+                try:
+                    spec.resolve(run.params)
+                except ValueError as exc:
+                    problems.extend(f"models.{name}.params.{line}" for line in str(exc).splitlines())
             if run.enabled:
                 for input_name, needed in spec.inputs.items():
                     if needed.required and input_name not in self.inputs:
@@ -257,7 +290,7 @@ class RunConfig(_Strict):
         if not any(run.enabled for run in self.models.values()):
             problems.append("models: no model is enabled")
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError("\n".join(problems))
         return self
 
     def fingerprint(self) -> str:
@@ -272,14 +305,18 @@ def _format_error(err: dict, where: str) -> str:
     for prefix in ("Value error, ", "Assertion failed, "):
         msg = msg.removeprefix(prefix)
     if err["type"] == "extra_forbidden":
-        msg = "unknown key (check the spelling; see README 'Config reference')"
+        msg = "unknown key (check the spelling, see README 'Config reference')"
     elif err["type"] == "missing":
         msg = "required key is missing"
     elif err["type"] == "literal_error":
         msg = f"{msg} (got {err.get('input')!r})"
     lines = []
-    for part in msg.split("; "):
-        lines.append(f"{where}: {loc + ': ' if loc and not part.startswith(loc) else ''}{part}")
+    for part in msg.split("\n"):
+        key = loc
+        sub = re.match(r"^@([\w.]+): (.*)$", part, re.S)
+        if sub:  # a model-level check that names its own sub-key
+            key, part = (f"{loc}.{sub[1]}" if loc else sub[1]), sub[2]
+        lines.append(f"{where}: {key + ': ' if key and not part.startswith(key) else ''}{part}")
     return "\n".join(lines)
 
 
@@ -291,7 +328,7 @@ def parse_config(data: Any, source: Path | str = "<config>", base_dir: Path | No
     try:
         config = RunConfig.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as exc:
-        raise ConfigError([_format_error(e, where) for e in exc.errors()]) from None
+        raise ConfigError([line for e in exc.errors() for line in _format_error(e, where).split("\n")]) from None
     return config.model_copy(update={"source": Path(source) if source != "<config>" else None})
 
 

@@ -136,7 +136,7 @@ class Grid:
 
     def window_transform(self, row_off: int, col_off: int) -> Affine:
         """Transform of the sub-grid whose upper-left cell is (row_off, col_off)."""
-        return self.transform * Affine.translation(col_off, row_off)
+        return self.transform @ Affine.translation(col_off, row_off)
 
     def window(self, rows: slice, cols: slice) -> Window:
         return Window(cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start)

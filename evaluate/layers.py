@@ -1,7 +1,7 @@
 """The Stack: every input aligned lazily onto the run grid as a dask-backed DataArray.
 
 Rasters in any CRS, resolution and extent are warped window by window
-(GDAL's warper through ``rasterio.vrt.WarpedVRT``, one window per dask
+(GDAL's warper through ``rasterio.warp.reproject``, one window per dask
 block); vectors are rasterized per block from the features whose bounding box
 meets the block (read with the file's spatial index). Building the stack reads
 only metadata: no pixel is read until an output is written.
@@ -20,7 +20,8 @@ import numpy as np
 import rasterio
 import xarray as xr
 from rasterio.enums import Resampling
-from rasterio.vrt import WarpedVRT
+from rasterio.warp import reproject
+from affine import Affine
 from rasterio.windows import Window
 
 from evaluate import units as units_mod
@@ -28,11 +29,19 @@ from evaluate.config import InputSpec
 from evaluate.grid import Grid, coords_of, georeference
 
 CATEGORICAL_NODATA = -1
+WARP_TILE = 512  # cells per side of the fixed tiles on which rasters are warped
 _DTYPES = {"continuous": np.float32, "categorical": np.int32, "mask": np.uint8}
 
 
 class InputError(ValueError):
-    """An input that cannot be aligned onto the grid (missing, unreadable, no CRS, no overlap...)."""
+    """An input that cannot be aligned onto the grid (missing, unreadable, no CRS, no overlap...).
+
+    ``key`` is the config key at fault (``path``, ``band``, ``units``, ``attribute``, ``codes``...).
+    """
+
+    def __init__(self, name: str, path, detail: str, key: str = "path"):
+        self.name, self.path, self.detail, self.key = name, path, detail, key
+        super().__init__(f"input '{name}' ({path}): {detail}")
 
 
 def chunks_for(grid: Grid, chunk_size: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -67,50 +76,60 @@ def _finish(values: np.ndarray, valid: np.ndarray, kind: str) -> np.ndarray:
     return out
 
 
-def _read_raster_block(block_info=None, *, path, band, kind, nodata, resampling, grid_crs, grid_transform, grid_shape, offset, scale):
+_WARP_FILL = {"continuous": np.nan, "categorical": np.iinfo(np.int32).min, "mask": np.iinfo(np.int32).min}
+
+
+def _read_raster_block(block_info=None, *, path, band, kind, nodata, resampling, grid_crs, grid_transform, offset, scale):
     """Read one block of a raster input onto the grid (runs inside a dask task)."""
     (r0, r1), (c0, c1) = block_info[None]["array-location"]
-    window = Window(c0, r0, c1 - c0, r1 - r0)
+    shape = (r1 - r0, c1 - c0)
     with rasterio.open(path) as src:
         src_nodata = src.nodata if nodata is None else nodata
         if offset is not None:
-            shifted = Window(c0 + offset[1], r0 + offset[0], c1 - c0, r1 - r0)
+            shifted = Window(c0 + offset[1], r0 + offset[0], shape[1], shape[0])
             data = src.read(band, window=shifted, boundless=True, masked=True, fill_value=src_nodata)
+            values, valid = np.ma.getdata(data), ~np.ma.getmaskarray(data)
+            if src_nodata is not None and values.dtype.kind == "f" and np.isnan(src_nodata):
+                valid &= ~np.isnan(values)
         else:
-            extra = {} if scale is None else {"XSCALE": scale[0], "YSCALE": scale[1]}
-            with WarpedVRT(
-                src,
-                crs=grid_crs,
-                transform=grid_transform,
-                width=grid_shape[1],
-                height=grid_shape[0],
-                resampling=Resampling[resampling],
+            fill = _WARP_FILL[kind]
+            values = np.full(shape, fill, dtype=np.float64 if kind == "continuous" else np.int32)
+            # GDAL widens the kernel only when downsampling (scale < 1): fix it there, leave upsampling alone
+            extra = {} if scale is None or min(scale) >= 1 else {"XSCALE": min(scale[0], 1.0), "YSCALE": min(scale[1], 1.0)}
+            reproject(
+                rasterio.band(src, band),
+                values,
                 src_nodata=src_nodata,
-                nodata=src_nodata,
-                tolerance=0.0,  # exact transformer: the approximation GDAL interpolates per window would depend on chunking
+                dst_transform=grid_transform @ Affine.translation(c0, r0),
+                dst_crs=grid_crs,
+                dst_nodata=fill,
+                init_dest_nodata=True,
+                resampling=Resampling[resampling],
+                # the exact transformer: GDAL's approximate one is interpolated per window, so its
+                # errors (up to 0.125 px by default) would change with the chunking
+                tolerance=0.0,
                 **extra,
-            ) as vrt:
-                data = vrt.read(band, window=window, masked=True)
-    values = np.ma.getdata(data)
-    valid = ~np.ma.getmaskarray(data)
+            )
+            valid = ~np.isnan(values) if kind == "continuous" else values != fill
     if values.dtype.kind == "f":
         valid &= np.isfinite(values)
     return _finish(values, valid, kind)
 
 
 def _warp_scale(src, grid: Grid) -> tuple[float, float] | None:
-    """Destination pixels per source pixel, fixed for the whole warp (GDAL XSCALE/YSCALE).
+    """Destination pixels per source pixel along x and y, fixed for the whole warp (GDAL XSCALE/YSCALE).
 
-    GDAL otherwise derives the resampling kernel's footprint per processing
-    window, which makes downsampled values depend on the window layout.
+    GDAL otherwise derives the resampling kernel's footprint from each
+    processing window's size ratio; fixing it from the whole raster's extent
+    gives every window the same kernel.
     """
-    from rasterio.warp import calculate_default_transform
+    from rasterio.warp import transform_bounds
 
     try:
-        transform, _, _ = calculate_default_transform(src.crs, grid.crs, src.width, src.height, *src.bounds)
+        xmin, ymin, xmax, ymax = transform_bounds(src.crs, grid.crs, *src.bounds, densify_pts=21)
     except Exception:
         return None
-    return abs(transform.a) / grid.transform.a, abs(transform.e) / abs(grid.transform.e)
+    return (xmax - xmin) / src.width / grid.transform.a, (ymax - ymin) / src.height / abs(grid.transform.e)
 
 
 def open_raster_layer(name: str, spec: InputSpec, grid: Grid, chunk_size: int) -> xr.DataArray:
@@ -119,26 +138,30 @@ def open_raster_layer(name: str, spec: InputSpec, grid: Grid, chunk_size: int) -
     try:
         with rasterio.open(path) as src:
             if spec.band > src.count:
-                raise InputError(f"input '{name}' ({path}): band {spec.band} requested but the file has {src.count}")
+                raise InputError(name, path, f"band {spec.band} requested but the file has {src.count}", key="band")
             if src.crs is None:
-                raise InputError(f"input '{name}' ({path}): the raster has no CRS; assign one (e.g. gdal_edit.py -a_srs EPSG:4547)")
+                raise InputError(name, path, "the raster has no CRS; assign one (e.g. gdal_edit.py -a_srs EPSG:4547)")
             if src.transform.b or src.transform.d:
-                raise InputError(f"input '{name}' ({path}): rotated rasters are not supported")
+                raise InputError(name, path, "rotated rasters are not supported; warp it to a north-up grid first")
             offset = _same_lattice(src.crs, src.transform, grid)
             if offset is None:
                 _check_overlap(name, path, src.crs, src.bounds, grid)
             elif not _windows_overlap(offset, (src.height, src.width), grid.shape):
-                raise InputError(f"input '{name}' ({path}): extent does not overlap the run grid {grid.bounds}")
+                raise InputError(name, path, f"extent does not overlap the run grid {grid.bounds}")
             scale = None if offset is not None or spec.effective_resampling == "nearest" else _warp_scale(src, grid)
     except rasterio.errors.RasterioIOError as exc:
         if not Path(path).exists():
-            raise InputError(f"input '{name}': file not found: {path}") from None
-        raise InputError(f"input '{name}' ({path}): cannot open as a raster: {exc}") from None
+            raise InputError(name, path, "file not found") from None
+        raise InputError(name, path, f"cannot open as a raster: {exc}") from None
     dtype = _DTYPES[spec.kind]
+    # warped reads always run on the same fixed tiles, then are rechunked: GDAL's warper is
+    # deterministic per output window but not across window layouts (kernel footprint, optimised
+    # float32 paths), so this makes warped layers independent of the run's chunking
+    read_chunks = chunks_for(grid, chunk_size if offset is not None else WARP_TILE)
     data = da.map_blocks(
         _read_raster_block,
         dtype=dtype,
-        chunks=chunks_for(grid, chunk_size),
+        chunks=read_chunks,
         meta=np.empty((0, 0), dtype=dtype),
         name=f"read-{name}-" + da.core.tokenize(str(path), spec.model_dump_json(), grid.to_dict(), chunk_size),
         path=str(path),
@@ -148,10 +171,11 @@ def open_raster_layer(name: str, spec: InputSpec, grid: Grid, chunk_size: int) -
         resampling=spec.effective_resampling,
         grid_crs=grid.crs.to_wkt(),
         grid_transform=grid.transform,
-        grid_shape=grid.shape,
         offset=offset,
         scale=scale,
     )
+    if offset is None:
+        data = data.rechunk(chunks_for(grid, chunk_size))
     return _wrap(name, data, spec, grid)
 
 
@@ -166,10 +190,10 @@ def _check_overlap(name: str, path, crs, bounds, grid: Grid) -> None:
     try:
         b = transform_bounds(crs, grid.crs, *bounds, densify_pts=21)
     except Exception as exc:
-        raise InputError(f"input '{name}' ({path}): cannot transform its extent to the grid CRS: {exc}") from None
+        raise InputError(name, path, f"cannot transform its extent to the grid CRS: {exc}") from None
     g = grid.bounds
     if not (b[0] < g[2] and b[2] > g[0] and b[1] < g[3] and b[3] > g[1]) or not np.all(np.isfinite(b)):
-        raise InputError(f"input '{name}' ({path}): extent {tuple(round(v, 3) for v in b)} (in the grid CRS) does not overlap the run grid {tuple(round(v, 3) for v in g)}")
+        raise InputError(name, path, f"extent {tuple(round(v, 3) for v in b)} (in the grid CRS) does not overlap the run grid {tuple(round(v, 3) for v in g)}")
 
 
 def _wrap(name: str, data: da.Array, spec: InputSpec, grid: Grid) -> xr.DataArray:
@@ -184,17 +208,17 @@ def _vector_info(name: str, spec: InputSpec) -> dict:
 
     path = spec.path
     if not Path(path).exists():
-        raise InputError(f"input '{name}': file not found: {path}")
+        raise InputError(name, path, "file not found")
     try:
         info = pyogrio.read_info(path, layer=spec.layer)
     except Exception as exc:
-        raise InputError(f"input '{name}' ({path}): cannot open as a vector layer{' ' + repr(spec.layer) if spec.layer else ''}: {exc}") from None
+        raise InputError(name, path, f"cannot open as a vector layer{' ' + repr(spec.layer) if spec.layer else ''}: {exc}", key="layer" if spec.layer else "path") from None
     if info.get("crs") is None:
-        raise InputError(f"input '{name}' ({path}): the vector layer has no CRS (a .prj file is missing?)")
+        raise InputError(name, path, "the vector layer has no CRS (a .prj file is missing?)")
     if info.get("features", 0) == 0:
-        raise InputError(f"input '{name}' ({path}): the vector layer has no features")
+        raise InputError(name, path, "the vector layer has no features")
     if spec.attribute is not None and spec.attribute not in list(info["fields"]):
-        raise InputError(f"input '{name}' ({path}): no field '{spec.attribute}'; fields are {', '.join(info['fields'])}")
+        raise InputError(name, path, f"no field '{spec.attribute}'; fields are {', '.join(info['fields'])}", key="attribute")
     return info
 
 
@@ -205,12 +229,12 @@ def _burn_values(name: str, spec: InputSpec, raw: np.ndarray | None, count: int)
         try:
             return np.array([spec.codes[str(v)] for v in raw], dtype=np.float64)
         except KeyError as exc:
-            raise InputError(f"input '{name}': value {exc.args[0]!r} of field '{spec.attribute}' is not in 'codes'") from None
+            raise InputError(name, spec.path, f"value {exc.args[0]!r} of field '{spec.attribute}' is not in 'codes'", key="codes") from None
     try:
         return np.asarray(raw, dtype=np.float64)
     except (TypeError, ValueError):
         raise InputError(
-            f"input '{name}': field '{spec.attribute}' holds non-numeric values (e.g. {raw[0]!r}); give 'codes' to map them to integers"
+            name, spec.path, f"field '{spec.attribute}' holds non-numeric values (e.g. {raw[0]!r}); give 'codes' to map them to integers", key="codes"
         ) from None
 
 
@@ -224,7 +248,7 @@ def _rasterize_block(block_info=None, *, layer_name, spec, vector_crs, grid_crs,
 
     (r0, r1), (c0, c1) = block_info[None]["array-location"]
     shape = (r1 - r0, c1 - c0)
-    transform = grid_transform * grid_transform.translation(c0, r0)
+    transform = grid_transform @ Affine.translation(c0, r0)
     xmin, ymax = transform.c, transform.f
     xmax, ymin = xmin + transform.a * shape[1], ymax + transform.e * shape[0]
     bbox = transform_bounds(grid_crs, vector_crs, xmin, ymin, xmax, ymax, densify_pts=21)
@@ -280,15 +304,7 @@ def open_layer(name: str, spec: InputSpec, grid: Grid, chunk_size: int) -> xr.Da
 
 def build_stack(inputs: Mapping[str, InputSpec], grid: Grid, chunk_size: int) -> xr.Dataset:
     """All inputs on the run grid as one lazy ``xarray.Dataset`` (no pixel is read)."""
-    errors = []
-    arrays = {}
-    for name, spec in inputs.items():
-        try:
-            arrays[name] = open_layer(name, spec, grid, chunk_size)
-        except InputError as exc:
-            errors.append(str(exc))
-    if errors:
-        raise InputError("\n".join(errors))
+    arrays = {name: open_layer(name, spec, grid, chunk_size) for name, spec in inputs.items()}
     stack = xr.Dataset(arrays)
     stack.attrs["grid"] = str(grid.to_dict())
     return stack

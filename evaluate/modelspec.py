@@ -95,6 +95,8 @@ class ModelSpec:
     inputs: Mapping[str, InputDecl]
     parameters: Mapping[str, Parameter]
     outputs: Mapping[str, OutputDecl]
+    # checks across parameters: values → one message per problem, each starting with the parameter's name
+    consistency: Callable[[Mapping[str, Any]], list[str]] | None = None
 
     def resolve(self, overrides: Mapping[str, Any]) -> dict[str, dict]:
         """Parameters with values and where each value came from (default or config)."""
@@ -107,6 +109,9 @@ class ModelSpec:
         unknown = set(overrides) - set(self.parameters)
         if unknown:
             raise ValueError(f"model {self.name}: unknown parameters {sorted(unknown)}")
+        problems = self.consistency({k: v["value"] for k, v in resolved.items()}) if self.consistency else []
+        if problems:
+            raise ValueError("\n".join(problems))
         return resolved
 
     def describe(self) -> dict:

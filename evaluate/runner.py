@@ -27,11 +27,12 @@ from typing import Callable, Iterator
 import dask
 import numpy as np
 import psutil
+import rasterio
 import xarray as xr
 
 from evaluate import io, layers, units
 from evaluate.config import RunConfig
-from evaluate.grid import Grid
+from evaluate.grid import Grid, GridError
 
 log = logging.getLogger("dualeval")
 
@@ -92,12 +93,19 @@ class StepLog:
 
 # --------------------------------------------------------------------------- grid and inputs
 def resolve_grid(config: RunConfig) -> Grid:
+    """The run grid from ``grid.like`` or from crs + bounds + resolution."""
+    where = str(config.source) if config.source else "<config>"
     spec = config.grid
-    if spec.like is not None:
-        if not spec.like.exists():
-            raise RunError(f"grid.like: file not found: {spec.like}")
-        return Grid.from_raster(spec.like)
-    return Grid.from_bounds(spec.bounds, spec.resolution, spec.crs)
+    try:
+        if spec.like is not None:
+            if not spec.like.exists():
+                raise RunError(f"{where}: grid.like: file not found ({spec.like})")
+            return Grid.from_raster(spec.like)
+        return Grid.from_bounds(spec.bounds, spec.resolution, spec.crs)
+    except GridError as exc:
+        raise RunError(f"{where}: grid: {exc}") from None
+    except rasterio.errors.RasterioIOError as exc:
+        raise RunError(f"{where}: grid.like: cannot open as a raster: {exc} ({spec.like})") from None
 
 
 def ensure_demo_inputs(config: RunConfig) -> list[str]:
@@ -114,46 +122,51 @@ def ensure_demo_inputs(config: RunConfig) -> list[str]:
 def check_inputs(config: RunConfig, grid: Grid) -> list[str]:
     """Cheap checks of every input without computing anything: opens, CRS, overlap, units, empty layers.
 
-    Returns the list of problems (empty when all inputs are usable).
+    Returns one line per problem, naming the config file, the key at fault and the data file
+    (empty when all inputs are usable).
     """
+    from models import MODELS
+
+    where = str(config.source) if config.source else "<config>"
     problems = []
+
+    def problem(name: str, key: str, detail: str, path) -> None:
+        problems.append(f"{where}: inputs.{name}.{key}: {detail} ({path})")
+
     for name, spec in config.inputs.items():
         try:
             layers.open_layer(name, spec, grid, config.compute.chunk_size)
         except layers.InputError as exc:
-            problems.append(str(exc))
+            problem(name, exc.key, exc.detail, exc.path)
             continue
         if spec.is_vector:
             continue
         try:
             sample = layers.sample_raster(spec.path, spec.band, spec.nodata)
         except Exception as exc:  # a corrupt file shows up here, not at open
-            problems.append(f"input '{name}' ({spec.path}): cannot read pixels: {exc}")
+            problem(name, "path", f"cannot read pixels: {exc}", spec.path)
             continue
         if not np.isfinite(sample).any():
-            problems.append(f"input '{name}' ({spec.path}): every sampled cell is nodata; is the nodata value right?")
-            continue
-        if spec.kind == "continuous":
+            problem(name, "nodata", "every sampled cell is nodata; is the nodata value right?", spec.path)
+        elif spec.kind == "continuous":
             try:
-                units.check_plausible(name, spec.effective_units, sample, f"input '{name}' ({spec.path})")
+                units.check_plausible(name, spec.effective_units, sample)
             except units.UnitsError as exc:
-                problems.append(str(exc))
+                problem(name, "units", str(exc), spec.path)
     for model_name, run in config.models.items():
         if not run.enabled:
             continue
-        from models import MODELS
-
         for input_name, decl in MODELS[model_name].SPEC.inputs.items():
             spec = config.inputs.get(input_name)
             if spec is None:
                 continue
             if spec.kind != decl.kind:
-                problems.append(f"input '{input_name}': model {model_name} needs a {decl.kind} layer, the config declares {spec.kind}")
+                problem(input_name, "kind", f"model {model_name} needs a {decl.kind} layer, the config declares {spec.kind}", spec.path)
             elif decl.kind == "continuous":
                 try:
                     units.conversion(spec.effective_units, decl.units)
                 except units.UnitsError as exc:
-                    problems.append(f"input '{input_name}': model {model_name} needs {decl.units!r}: {exc}")
+                    problem(input_name, "units", f"model {model_name} needs {decl.units!r}: {exc}", spec.path)
     return problems
 
 

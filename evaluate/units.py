@@ -119,7 +119,7 @@ PLAUSIBLE: dict[str, Plausible] = {
 }
 
 
-def check_plausible(layer_id: str, declared_unit: str, sample: np.ndarray, source: str) -> None:
+def check_plausible(layer_id: str, declared_unit: str, sample: np.ndarray, source: str = "") -> None:
     """Raise :class:`UnitsError` if ``sample`` (in ``declared_unit``) is implausible for ``layer_id``.
 
     Only decisive checks: values outside the physical range of the quantity,
@@ -127,6 +127,7 @@ def check_plausible(layer_id: str, declared_unit: str, sample: np.ndarray, sourc
     precipitation layer in mm whose maximum is 1.8 is in metres). Layers with
     no entry in :data:`PLAUSIBLE` pass.
     """
+    where = f"{source}: " if source else ""
     rule = PLAUSIBLE.get(layer_id)
     values = sample[np.isfinite(sample)] if sample.dtype.kind == "f" else sample.ravel()
     if rule is None or values.size == 0:
@@ -134,16 +135,16 @@ def check_plausible(layer_id: str, declared_unit: str, sample: np.ndarray, sourc
     try:
         values = conversion(declared_unit, rule.unit)(values.astype(np.float64))
     except UnitsError as exc:
-        raise UnitsError(f"{source}: {exc} (a {rule.quantity} layer needs units convertible to {rule.unit!r})") from None
+        raise UnitsError(f"{where}{exc} (a {rule.quantity} layer needs units convertible to {rule.unit!r})") from None
     lo, hi = float(values.min()), float(values.max())
     tol = 1e-6 * max(1.0, abs(rule.high))
     if lo < rule.low - tol or hi > rule.high + tol:
         raise UnitsError(
-            f"{source}: values {lo:g}..{hi:g} (converted from {declared_unit!r} to {rule.unit!r}) are outside "
+            f"{where}values {lo:g}..{hi:g} (converted from {declared_unit!r} to {rule.unit!r}) are outside "
             f"the plausible range {rule.low:g}..{rule.high:g} of {rule.quantity}; check the declared units"
         )
     if rule.min_top and hi > 0 and hi < rule.high * rule.min_top:
         raise UnitsError(
-            f"{source}: the largest value is {hi:g} {rule.unit} (declared {declared_unit!r}), far too small for "
+            f"{where}the largest value is {hi:g} {rule.unit} (declared {declared_unit!r}), far too small for "
             f"{rule.quantity}; the data are probably in a larger unit (e.g. m instead of mm, fraction instead of percent)"
         )

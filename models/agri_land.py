@@ -37,11 +37,18 @@ SPEC = ModelSpec(
         ),
         "silt_system": Parameter(
             "chinese",
-            "particle-size system of the silt input: chinese/international (silt 2–20 µm) or usda (2–50 µm); the 60/80 % limits mean different soils under the two",
+            "particle-size system of the silt input, recorded with the outputs: chinese/international (silt 2–20 µm) or usda "
+            "(2–50 µm); the default 60/80 % limits are for the chinese system, so usda needs silt_thresholds_pct set explicitly",
             "methods.md §0.3 item 11 [R]",
             choices=("chinese", "usda"),
         ),
     },
+    consistency=lambda p: (
+        ["silt_system: 'usda' silt (2–50 µm) is not graded by the 60/80 % limits of the chinese system (2–20 µm); "
+         "set silt_thresholds_pct for USDA silt explicitly"]
+        if p["silt_system"] == "usda" and list(p["silt_thresholds_pct"]) == list(_SILT["thresholds_pct"])
+        else []
+    ),
     outputs={
         "agri_land": OutputDecl("uint8", "农业土地资源等级 land-resource grade for agriculture (1 best)", nodata=0, classes=FIVE_GRADES),
         "slope_deg": OutputDecl("float32", "slope (坡度), Horn 3x3", units="degrees", nodata=float("nan")),
@@ -49,16 +56,20 @@ SPEC = ModelSpec(
 )
 
 
-def run(stack: xr.Dataset, params: dict) -> xr.Dataset:
-    """Grade slope, then apply the chained silt correction; nodata where either input is nodata."""
-    slope_deg = ops.slope(stack["dem"], units="degrees")
+def land_grade(slope_deg: xr.DataArray, silt_pct: xr.DataArray, params: dict) -> xr.DataArray:
+    """Slope grade (step 1) with the silt correction (step 2) applied; 0 where either input is nodata."""
     slope_grade = ops.grade(slope_deg, params["slope_thresholds_deg"], better="smaller")
     # larger-is-better on [80, 60]: 1 = s ≥ 80 %, 2 = 60 ≤ s < 80 %, 3 = s < 60 %, 0 = nodata
-    silt_class = ops.grade(stack["soil_silt"], params["silt_thresholds_pct"][::-1], better="larger")
+    silt_class = ops.grade(silt_pct, params["silt_thresholds_pct"][::-1], better="larger")
     below, between, above = _SILT["downgrade_steps"]
     steps = ops.lookup(silt_class, np.array([-1, above, between, below], dtype=np.int16))
-    agri_land = ops.downgrade(slope_grade, steps, worst=5, name="agri_land")
-    return xr.Dataset({"agri_land": agri_land, "slope_deg": slope_deg})
+    return ops.downgrade(slope_grade, steps, worst=5, name="agri_land", attrs={"long_name": SPEC.outputs["agri_land"].description})
+
+
+def run(stack: xr.Dataset, params: dict) -> xr.Dataset:
+    """Slope from the DEM, then :func:`land_grade`."""
+    slope_deg = ops.slope(stack["dem"], units="degrees")
+    return xr.Dataset({"agri_land": land_grade(slope_deg, stack["soil_silt"], params), "slope_deg": slope_deg})
 
 
 MODEL = Model(SPEC, run)

@@ -115,16 +115,11 @@ def no_compute():
 
 
 @st.composite
-def chunkings(draw, shape: tuple[int, int], min_size: int = 1):
-    """Random dask chunk tuples along each axis, including 1-cell-wide chunks."""
+def chunkings(draw, shape: tuple[int, int], max_chunks: int = 6):
+    """Random dask chunk tuples along each axis (at most ``max_chunks`` per axis), 1-cell-wide chunks included."""
     out = []
     for n in shape:
-        sizes = []
-        remaining = n
-        while remaining > 0:
-            size = draw(st.integers(min_value=min_size, max_value=max(min_size, min(remaining, max(n // 2, 1)))))
-            size = min(size, remaining)
-            sizes.append(size)
-            remaining -= size
-        out.append(tuple(sizes))
+        cuts = draw(st.lists(st.integers(1, max(1, n - 1)), max_size=min(max_chunks - 1, n - 1), unique=True)) if n > 1 else []
+        edges = [0, *sorted(cuts), n]
+        out.append(tuple(b - a for a, b in zip(edges, edges[1:])))
     return tuple(out)
