@@ -287,6 +287,10 @@ def run(config: RunConfig, progress: Callable[[str, int, int], None] | None = No
             raise RunError("\n".join(problems))
         targets = [config.outputs.folder / "manifest.json"]
         io.refuse_input_paths(targets + [config.outputs.folder / f"{n}.tif" for n in _output_names(config)], [s.path for s in config.inputs.values()])
+        # a folder is complete only while its manifest.json exists: drop a previous run's before replacing rasters
+        stale = config.outputs.folder / "manifest.json"
+        if stale.exists():
+            stale.unlink()
     with steps.step("build graph"):
         stack = layers.build_stack(config.inputs, grid, config.compute.chunk_size)
         outputs, resolved = build_outputs(config, stack)
