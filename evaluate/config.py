@@ -10,10 +10,10 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from evaluate import units as units_mod
 
@@ -41,18 +41,17 @@ def _resolve(path: Path, info: ValidationInfo) -> Path:
     return (Path(base) / path).resolve() if base is not None and not path.is_absolute() else path
 
 
+# a path in the config, relative to the config file's folder
+ConfigPath = Annotated[Path, AfterValidator(_resolve)]
+
+
 class GridSpec(_Strict):
     """The run grid: either ``like`` (a raster whose grid is taken) or ``crs`` + ``bounds`` + ``resolution``."""
 
     crs: str | None = None
     bounds: tuple[float, float, float, float] | None = None
     resolution: float | tuple[float, float] | None = None
-    like: Path | None = None
-
-    @field_validator("like")
-    @classmethod
-    def _like_path(cls, v: Path | None, info: ValidationInfo) -> Path | None:
-        return None if v is None else _resolve(v, info)
+    like: ConfigPath | None = None
 
     @field_validator("crs")
     @classmethod
@@ -95,7 +94,7 @@ class GridSpec(_Strict):
 class InputSpec(_Strict):
     """One input layer: a raster band or a vector layer, with its kind, units and nodata."""
 
-    path: Path
+    path: ConfigPath
     kind: Literal["continuous", "categorical", "mask"]
     units: str | None = None
     nodata: float | None = None
@@ -106,11 +105,6 @@ class InputSpec(_Strict):
     attribute: str | None = None
     codes: dict[str, int] | None = None
     all_touched: bool = False
-
-    @field_validator("path")
-    @classmethod
-    def _path(cls, v: Path, info: ValidationInfo) -> Path:
-        return _resolve(v, info)
 
     @field_validator("units")
     @classmethod
@@ -160,15 +154,10 @@ class ModelRun(_Strict):
 
 
 class OutputSpec(_Strict):
-    folder: Path
+    folder: ConfigPath
     formats: list[Literal["gtiff"]] = Field(default_factory=lambda: ["gtiff"])
     compress: Literal["deflate", "zstd", "lzw", "none"] = "deflate"
     tile_size: int = Field(512, ge=16, le=4096)
-
-    @field_validator("folder")
-    @classmethod
-    def _folder(cls, v: Path, info: ValidationInfo) -> Path:
-        return _resolve(v, info)
 
     @field_validator("tile_size")
     @classmethod
@@ -209,16 +198,11 @@ class ComputeSpec(_Strict):
 class DemoSpec(_Strict):
     """Generate the synthetic demo inputs into ``folder`` when they are missing."""
 
-    folder: Path
+    folder: ConfigPath
     size: int = Field(1500, ge=16, le=200_000)
     resolution: float = Field(30.0, gt=0)
     crs: str = "EPSG:4547"
     seed: int = 2026
-
-    @field_validator("folder")
-    @classmethod
-    def _folder(cls, v: Path, info: ValidationInfo) -> Path:
-        return _resolve(v, info)
 
 
 class RunConfig(_Strict):

@@ -10,12 +10,14 @@ NODATA_CLASS = 0
 
 
 @numba.njit(nogil=True, cache=True)
-def grade_ascending(values: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
-    """Smaller-is-better grading, upper-inclusive (methods.md §0.2).
+def grade_by_thresholds(values: np.ndarray, thresholds: np.ndarray, larger_is_better: bool) -> np.ndarray:
+    """Grade values into classes 1..n+1 by n thresholds with the boundary rules of methods.md §0.2.
 
-    With ascending thresholds t1 < … < tn: class 1 if v ≤ t1, class k if
-    t(k−1) < v ≤ tk, class n+1 if v > tn. NaN gives class 0 (nodata),
-    masked before grading as §0.3 item 1 requires.
+    Smaller-is-better (ascending t1 < … < tn, upper-inclusive): class 1 if
+    v ≤ t1, class k if t(k−1) < v ≤ tk, class n+1 if v > tn.
+    Larger-is-better (descending t1 > … > tn, lower-inclusive): class 1 if
+    v ≥ t1, class k if tk ≤ v < t(k−1), class n+1 if v < tn.
+    NaN gives class 0 (nodata), masked before grading as §0.3 item 1 requires.
     """
     out = np.empty(values.shape, dtype=np.uint8)
     flat_in = values.ravel()
@@ -27,31 +29,12 @@ def grade_ascending(values: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
             flat_out[idx] = NODATA_CLASS
             continue
         k = 0
-        while k < n and v > thresholds[k]:
-            k += 1
-        flat_out[idx] = k + 1
-    return out
-
-
-@numba.njit(nogil=True, cache=True)
-def grade_descending(values: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
-    """Larger-is-better grading, lower-inclusive (methods.md §0.2).
-
-    With descending thresholds t1 > … > tn: class 1 if v ≥ t1, class k if
-    tk ≤ v < t(k−1), class n+1 if v < tn. NaN gives class 0.
-    """
-    out = np.empty(values.shape, dtype=np.uint8)
-    flat_in = values.ravel()
-    flat_out = out.ravel()
-    n = thresholds.shape[0]
-    for idx in range(flat_in.shape[0]):
-        v = flat_in[idx]
-        if math.isnan(v):
-            flat_out[idx] = NODATA_CLASS
-            continue
-        k = 0
-        while k < n and v < thresholds[k]:
-            k += 1
+        if larger_is_better:
+            while k < n and v < thresholds[k]:
+                k += 1
+        else:
+            while k < n and v > thresholds[k]:
+                k += 1
         flat_out[idx] = k + 1
     return out
 

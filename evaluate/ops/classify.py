@@ -6,7 +6,7 @@ from typing import Sequence
 import numpy as np
 import xarray as xr
 
-from evaluate.kernels.classify import downgrade_where, grade_ascending, grade_descending
+from evaluate.kernels.classify import downgrade_where, grade_by_thresholds
 from evaluate.ops._wrap import map_cells
 
 
@@ -28,16 +28,14 @@ def grade(
     if better == "smaller":
         if np.any(np.diff(t) <= 0):
             raise ValueError(f"thresholds for smaller-is-better grading must increase, got {list(thresholds)}")
-        kernel = grade_ascending
     elif better == "larger":
         if np.any(np.diff(t) >= 0):
             raise ValueError(f"thresholds for larger-is-better grading must decrease, got {list(thresholds)}")
-        kernel = grade_descending
     else:
         raise ValueError(f"better must be 'smaller' or 'larger', got {better!r}")
 
     def block(v):
-        return kernel(np.ascontiguousarray(v, dtype=np.float64), t)
+        return grade_by_thresholds(np.ascontiguousarray(v, dtype=np.float64), t, better == "larger")
 
     return map_cells(block, values, dtype=np.uint8, name=name, attrs=attrs)
 
