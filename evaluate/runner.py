@@ -279,8 +279,11 @@ def run(config: RunConfig, progress: Callable[[str, int, int], None] | None = No
     """Execute a validated run config end to end."""
     steps = StepLog()
     started = dt.datetime.now(dt.timezone.utc)
-    with steps.step("prepare inputs"):
-        generated = ensure_demo_inputs(config)
+    generated = []
+    if config.demo is not None and not all(spec.path.exists() for spec in config.inputs.values()):
+        with steps.step("generate demo inputs"):
+            generated = ensure_demo_inputs(config)
+    with steps.step("check inputs"):
         grid = resolve_grid(config)
         problems = check_inputs(config, grid)
         if problems:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import re
@@ -183,7 +182,7 @@ def test_run_manifest(small_run):
     for key in ("python", "numpy", "dask", "xarray", "rasterio", "gdal", "pydantic"):
         assert versions.get(key), f"versions.{key} missing"
     steps = manifest["steps"]
-    assert [s["step"] for s in steps] == ["prepare inputs", "build graph", "compute and write rasters"]
+    assert [s["step"] for s in steps] == ["check inputs", "build graph", "compute and write rasters"]
     for s in steps:
         assert isinstance(s["wall_s"], (int, float)) and s["wall_s"] >= 0
         assert isinstance(s["peak_rss_mib"], (int, float)) and s["peak_rss_mib"] > 10
@@ -243,8 +242,6 @@ def test_run_output_and_chunk_size_overrides(tmp_path, small_run):
 
 # --------------------------------------------------------------------------- demo
 def test_demo_writes_the_demo_inputs(tmp_path):
-    if importlib.util.find_spec("evaluate.demo") is None:
-        pytest.skip("evaluate/demo.py does not exist yet (being written separately); `dualeval demo` cannot run")
     folder = tmp_path.resolve() / "demo"
     result = dualeval("demo", str(folder), "--size", "64", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -273,3 +270,30 @@ def test_run_invalid_chunk_size_override_exits_2(small_run, tmp_path):
 def test_run_zero_chunk_size_override_is_refused(small_run, tmp_path):
     result = dualeval("run", str(small_run["config"]), "--chunk-size", "0", "-o", str(tmp_path / "o"), cwd=tmp_path)
     assert result.returncode == 2, result.stdout
+
+
+def test_the_embedded_demo_runs_end_to_end(tmp_path):
+    """configs/demo.yaml as shipped, with its data and output folders moved into tmp_path."""
+    config = yaml.safe_load((REPO / "configs" / "demo.yaml").read_text(encoding="utf-8"))
+    data = tmp_path / "demo-data"
+    for spec in config["inputs"].values():
+        spec["path"] = str(data / Path(spec["path"]).name)
+    config["demo"]["folder"] = str(data)
+    config["outputs"]["folder"] = str(tmp_path / "run")
+    path = tmp_path / "demo.yaml"
+    path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    result = dualeval("run", str(path), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text(encoding="utf-8"))
+    assert [s["step"] for s in manifest["steps"]][0] == "generate demo inputs"
+    assert len(manifest["generated_demo_inputs"]) >= len(config["inputs"])
+    with rasterio.open(tmp_path / "run" / "agri_land.tif") as src:
+        assert (src.height, src.width) == (1500, 1500)
+        grades = src.read(1)
+    shares = np.bincount(grades.ravel(), minlength=6) / grades.size
+    assert shares[0] == 0 and (shares[1:] > 0.05).all(), shares  # every grade occurs on the demo region
+    again = dualeval("run", str(path), cwd=tmp_path)  # inputs exist now: no regeneration, same result
+    assert again.returncode == 0, again.stderr
+    assert json.loads((tmp_path / "run" / "manifest.json").read_text())["steps"][0]["step"] == "check inputs"
+    with rasterio.open(tmp_path / "run" / "agri_land.tif") as src:
+        np.testing.assert_array_equal(src.read(1), grades)

@@ -47,7 +47,7 @@ def test_manifest_records_provenance(threaded, inputs):
     assert params["slope_thresholds_deg"] == {"value": [2, 6, 15, 25], "from": "default", "default_source": params["slope_thresholds_deg"]["default_source"]}
     assert "§4.1" in params["slope_thresholds_deg"]["default_source"]
     assert manifest["inputs"]["dem"]["hash_method"] == "sha256" and manifest["inputs"]["dem"]["bytes"] == inputs["dem"].stat().st_size
-    assert {s["step"] for s in manifest["steps"]} == {"prepare inputs", "build graph", "compute and write rasters"}
+    assert {s["step"] for s in manifest["steps"]} == {"check inputs", "build graph", "compute and write rasters"}
     assert all(s["wall_s"] >= 0 and s["peak_rss_mib"] > 50 for s in manifest["steps"])
     assert manifest["peak_rss_mib"] == max(s["peak_rss_mib"] for s in manifest["steps"])
     assert manifest["versions"]["gdal"] and manifest["grid"]["cells"] == 90 * 110
