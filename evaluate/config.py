@@ -190,7 +190,7 @@ class ComputeSpec(_Strict):
     @field_validator("scheduler")
     @classmethod
     def _scheduler(cls, v: str) -> str:
-        if v in ("threads", "processes", "synchronous") or v.startswith("tcp://") or v.startswith("tls://"):
+        if v in ("threads", "processes", "synchronous") or v.startswith(("tcp://", "tls://", "ucx://", "ws://", "wss://", "inproc://")):
             return v
         raise ValueError(f"scheduler must be 'threads', 'processes', 'synchronous' or a tcp:// scheduler address, got {v!r}")
 

@@ -75,3 +75,12 @@ def test_output_folder_that_holds_an_input_is_refused(tmp_path):
     with pytest.raises(Exception, match="is also an input"):
         run(parse_config(config, source=tmp_path / "c.yaml", base_dir=tmp_path))
     assert (tmp_path / "data" / "agri_land.tif").read_bytes() == before
+
+
+def test_run_on_an_existing_cluster_by_address(tmp_path, inputs, threaded):
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
+        result = run_with(tmp_path, inputs, "remote", scheduler=cluster.scheduler_address)
+    for name in ("agri_land", "slope_deg"):
+        np.testing.assert_array_equal(read(result.outputs[name]), read(threaded.outputs[name]))
