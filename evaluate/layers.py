@@ -87,7 +87,9 @@ def _read_raster_block(block_info=None, *, path, band, kind, nodata, resampling,
         src_nodata = src.nodata if nodata is None else nodata
         if offset is not None:
             shifted = Window(c0 + offset[1], r0 + offset[0], shape[1], shape[0])
-            data = src.read(band, window=shifted, boundless=True, masked=True, fill_value=src_nodata)
+            inside = shifted.col_off >= 0 and shifted.row_off >= 0 and c1 + offset[1] <= src.width and r1 + offset[0] <= src.height
+            # rasterio's boundless reads go through a VRT: only pay for it where the window leaves the source
+            data = src.read(band, window=shifted, boundless=not inside, masked=True, fill_value=src_nodata)
             values, valid = np.ma.getdata(data), ~np.ma.getmaskarray(data)
             if src_nodata is not None and values.dtype.kind == "f" and np.isnan(src_nodata):
                 valid &= ~np.isnan(values)
