@@ -4,7 +4,8 @@ Operators work eagerly on numpy-backed arrays and lazily on dask-backed ones,
 never compute on their own, and give identical results whatever the chunking.
 """
 from evaluate.ops.classify import downgrade, grade, lookup
+from evaluate.ops.distance import cost_distance, distance, travel_time
 from evaluate.ops.hydrology import flow_accumulation, flow_direction, ls_factor
 from evaluate.ops.terrain import slope
 
-__all__ = ["slope", "grade", "downgrade", "lookup", "flow_direction", "flow_accumulation", "ls_factor"]
+__all__ = ["slope", "grade", "downgrade", "lookup", "flow_direction", "flow_accumulation", "ls_factor", "distance", "cost_distance", "travel_time"]
