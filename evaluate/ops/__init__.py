@@ -6,6 +6,7 @@ never compute on their own, and give identical results whatever the chunking.
 from evaluate.ops.classify import downgrade, grade, lookup
 from evaluate.ops.distance import cost_distance, distance, travel_time
 from evaluate.ops.hydrology import flow_accumulation, flow_direction, ls_factor
-from evaluate.ops.terrain import slope
+from evaluate.ops.focal import focal
+from evaluate.ops.terrain import aspect, relief, slope
 
-__all__ = ["slope", "grade", "downgrade", "lookup", "flow_direction", "flow_accumulation", "ls_factor", "distance", "cost_distance", "travel_time"]
+__all__ = ["slope", "aspect", "relief", "focal", "grade", "downgrade", "lookup", "flow_direction", "flow_accumulation", "ls_factor", "distance", "cost_distance", "travel_time"]
