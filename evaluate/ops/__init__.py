@@ -3,13 +3,38 @@
 Operators work eagerly on numpy-backed arrays and lazily on dask-backed ones,
 never compute on their own, and give identical results whatever the chunking.
 """
-from evaluate.ops.classify import downgrade, grade, lookup
+from evaluate.ops.classify import (
+    apply_breaks,
+    cumulative_share,
+    cumulative_share_breaks,
+    downgrade,
+    equal_interval_breaks,
+    grade,
+    lookup,
+    natural_breaks,
+    quantile_breaks,
+    reclass,
+)
+from evaluate.ops.combine import Rule, apply_rules, geometric_mean, integrate, matrix_lookup, sensitivity_class, weighted_sum
 from evaluate.ops.distance import cost_distance, distance, travel_time
-from evaluate.ops.hydrology import flow_accumulation, flow_direction, ls_factor
 from evaluate.ops.focal import focal
+from evaluate.ops.hydrology import flow_accumulation, flow_direction, ls_factor
 from evaluate.ops.patches import fill_small_holes, label, patch_area, remove_small_patches, sieve
 from evaluate.ops.terrain import aspect, relief, slope
 from evaluate.ops.zonal import zonal_area
 
-__all__ = ["slope", "aspect", "relief", "focal", "grade", "downgrade", "lookup", "flow_direction", "flow_accumulation", "ls_factor", "distance", "cost_distance", "travel_time",
-           "label", "patch_area", "remove_small_patches", "fill_small_holes", "sieve", "zonal_area"]
+__all__ = [
+    # terrain and focal
+    "slope", "aspect", "relief", "focal",
+    # hydrology (RUSLE)
+    "flow_direction", "flow_accumulation", "ls_factor",
+    # distance
+    "distance", "cost_distance", "travel_time",
+    # classification
+    "grade", "reclass", "apply_breaks", "quantile_breaks", "equal_interval_breaks", "natural_breaks",
+    "cumulative_share", "cumulative_share_breaks", "downgrade", "lookup",
+    # combination
+    "matrix_lookup", "Rule", "apply_rules", "weighted_sum", "geometric_mean", "sensitivity_class", "integrate",
+    # patches and zones
+    "label", "patch_area", "remove_small_patches", "fill_small_holes", "sieve", "zonal_area",
+]  # fmt: skip
