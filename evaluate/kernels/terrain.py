@@ -7,6 +7,35 @@ import numba
 import numpy as np
 
 
+@numba.njit(nogil=True, cache=True, inline="always")
+def _horn_gradient(padded, i, j, dxa, dxm, dxb, dy):
+    """Horn's (∂z/∂x east, ∂z/∂y south) at padded[i + 1, j + 1]; NaN neighbours take the centre value.
+
+    Each window row differences its east and west neighbours over its own
+    cell width (dxa, dxm, dxb for the rows above, at and below the centre).
+    """
+    centre = padded[i + 1, j + 1]
+    a = padded[i, j]
+    b = padded[i, j + 1]
+    c = padded[i, j + 2]
+    d = padded[i + 1, j]
+    f = padded[i + 1, j + 2]
+    g = padded[i + 2, j]
+    h = padded[i + 2, j + 1]
+    k = padded[i + 2, j + 2]
+    a = centre if math.isnan(a) else a
+    b = centre if math.isnan(b) else b
+    c = centre if math.isnan(c) else c
+    d = centre if math.isnan(d) else d
+    f = centre if math.isnan(f) else f
+    g = centre if math.isnan(g) else g
+    h = centre if math.isnan(h) else h
+    k = centre if math.isnan(k) else k
+    dzdx = ((c - a) / dxa + 2.0 * (f - d) / dxm + (k - g) / dxb) / 8.0
+    dz_south = ((g + 2.0 * h + k) - (a + 2.0 * b + c)) / (8.0 * dy)
+    return dzdx, dz_south
+
+
 @numba.njit(nogil=True, cache=True)
 def horn_slope(padded: np.ndarray, dx_rows: np.ndarray, dy_rows: np.ndarray, percent: bool) -> np.ndarray:
     """Slope by Horn (1981) on a block padded by one cell.
@@ -37,26 +66,12 @@ def horn_slope(padded: np.ndarray, dx_rows: np.ndarray, dy_rows: np.ndarray, per
     rows = padded.shape[0] - 2
     cols = padded.shape[1] - 2
     out = np.empty((rows, cols), dtype=np.float32)
-    win = np.empty(9, dtype=np.float64)
     for i in range(rows):
-        dxa = dx_rows[i]
-        dxm = dx_rows[i + 1]
-        dxb = dx_rows[i + 2]
-        dy = dy_rows[i + 1]
         for j in range(cols):
-            centre = padded[i + 1, j + 1]
-            if math.isnan(centre):
+            if math.isnan(padded[i + 1, j + 1]):
                 out[i, j] = np.nan
                 continue
-            k = 0
-            for di in range(3):
-                for dj in range(3):
-                    v = padded[i + di, j + dj]
-                    win[k] = centre if math.isnan(v) else v
-                    k += 1
-            # win: a b c / d e f / g h i
-            dzdx = ((win[2] - win[0]) / dxa + 2.0 * (win[5] - win[3]) / dxm + (win[8] - win[6]) / dxb) / 8.0
-            dzdy = ((win[6] + 2.0 * win[7] + win[8]) - (win[0] + 2.0 * win[1] + win[2])) / (8.0 * dy)
+            dzdx, dzdy = _horn_gradient(padded, i, j, dx_rows[i], dx_rows[i + 1], dx_rows[i + 2], dy_rows[i + 1])
             rise = math.sqrt(dzdx * dzdx + dzdy * dzdy)
             if percent:
                 out[i, j] = 100.0 * rise
@@ -91,26 +106,13 @@ def horn_aspect(padded: np.ndarray, dx_rows: np.ndarray, dy_rows: np.ndarray, fl
     rows = padded.shape[0] - 2
     cols = padded.shape[1] - 2
     out = np.empty((rows, cols), dtype=np.float32)
-    win = np.empty(9, dtype=np.float64)
     for i in range(rows):
-        dxa = dx_rows[i]
-        dxm = dx_rows[i + 1]
-        dxb = dx_rows[i + 2]
-        dy = dy_rows[i + 1]
         for j in range(cols):
-            centre = padded[i + 1, j + 1]
-            if math.isnan(centre):
+            if math.isnan(padded[i + 1, j + 1]):
                 out[i, j] = np.nan
                 continue
-            k = 0
-            for di in range(3):
-                for dj in range(3):
-                    v = padded[i + di, j + dj]
-                    win[k] = centre if math.isnan(v) else v
-                    k += 1
-            # win: a b c / d e f / g h i; rows run southwards, so dz_south > 0 means the ground falls to the north
-            dzdx = ((win[2] - win[0]) / dxa + 2.0 * (win[5] - win[3]) / dxm + (win[8] - win[6]) / dxb) / 8.0
-            dz_south = ((win[6] + 2.0 * win[7] + win[8]) - (win[0] + 2.0 * win[1] + win[2])) / (8.0 * dy)
+            # rows run southwards, so dz_south > 0 means the ground falls to the north
+            dzdx, dz_south = _horn_gradient(padded, i, j, dx_rows[i], dx_rows[i + 1], dx_rows[i + 2], dy_rows[i + 1])
             if dzdx == 0.0 and dz_south == 0.0:
                 out[i, j] = flat_value
                 continue
