@@ -58,7 +58,9 @@ def grade(
         raise ValueError(f"better must be 'smaller' or 'larger', got {better!r}")
 
     def block(v):
-        return grade_by_thresholds(np.ascontiguousarray(v, dtype=np.float64), t, better == "larger")
+        # float32 stays float32 (compared exactly against float64 thresholds): no float64 copy of the block
+        v = np.ascontiguousarray(v) if v.dtype.kind == "f" else np.ascontiguousarray(v, dtype=np.float64)
+        return grade_by_thresholds(v, t, better == "larger")
 
     return map_cells(block, values, dtype=np.uint8, name=name, attrs=attrs)
 
@@ -262,7 +264,7 @@ def apply_breaks(
 
     def block(v, b):
         b = np.asarray(b, dtype=np.float64)
-        v = np.ascontiguousarray(v, dtype=np.float64)
+        v = np.ascontiguousarray(v) if v.dtype.kind == "f" else np.ascontiguousarray(v, dtype=np.float64)
         if np.isnan(b).any():
             return np.zeros(v.shape, dtype=np.uint8)
         return grade_by_thresholds(v, np.ascontiguousarray(b[::-1] if larger else b), larger)
