@@ -46,3 +46,50 @@ def test_halo_wider_than_chunks_gives_the_eager_result_and_the_callers_chunks(ch
 def test_map_cells_aligns_numpy_and_dask_inputs():
     lazy = map_cells(np.add, VALUES.chunk({"y": 7}), LABELS, dtype=np.float64)
     np.testing.assert_array_equal(lazy.values, VALUES.values + LABELS.values)
+
+
+def test_eager_row_strips_on_the_thread_pool_give_the_single_call_bits(monkeypatch):
+    import evaluate.ops._wrap as wrap
+
+    single = map_stencil(box_max, [VALUES, LABELS], HALO, fill=-1, dtype=np.float64).values
+    monkeypatch.setattr(wrap, "PARALLEL_MIN_CELLS", 0)
+    for threads in ("1", "2", "3", "7"):
+        monkeypatch.setenv("DUALEVAL_THREADS", threads)
+        np.testing.assert_array_equal(map_stencil(box_max, [VALUES, LABELS], HALO, fill=-1, dtype=np.float64).values, single)
+        np.testing.assert_array_equal(map_cells(np.multiply, VALUES, LABELS, dtype=np.float64).values, VALUES.values * LABELS.values)
+
+
+def test_strips_actually_run_on_several_threads(monkeypatch):
+    import threading
+
+    import evaluate.ops._wrap as wrap
+
+    seen = set()
+
+    def record(block):
+        seen.add(threading.get_ident())
+        return block + 1
+
+    monkeypatch.setattr(wrap, "PARALLEL_MIN_CELLS", 0)
+    monkeypatch.setenv("DUALEVAL_THREADS", "2")
+    out = map_cells(record, xr.DataArray(np.zeros((64, 8)), dims=("y", "x")), dtype=np.float64)
+    assert (out.values == 1).all() and len(seen) >= 1 and threading.get_ident() not in seen
+
+
+def test_slope_kernel_called_from_many_dask_threads_at_once_gives_the_eager_bits():
+    """Several dask threads run the nogil kernel concurrently (no shared state): same bits as one eager call."""
+    import dask
+
+    from evaluate import ops
+    from evaluate.grid import Grid, coords_of, georeference
+    from tests.helpers import CRS, ORIGIN, RES, terrain
+
+    values = terrain(300, 280)
+    values[40:60, 100:130] = np.nan  # nodata edges take the kernel's slow path
+    grid = Grid.from_bounds([ORIGIN[0], ORIGIN[1] - 300 * RES, ORIGIN[0] + 280 * RES, ORIGIN[1]], RES, CRS)
+    dem = georeference(xr.DataArray(values, coords=coords_of(grid), dims=("y", "x")), grid)
+    eager = ops.slope(dem).values
+    lazy = ops.slope(dem.chunk({"y": 23, "x": 31}))
+    with dask.config.set(scheduler="threads", num_workers=8):
+        for _ in range(3):
+            np.testing.assert_array_equal(lazy.values, eager)

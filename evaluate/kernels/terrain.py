@@ -7,33 +7,64 @@ import numba
 import numpy as np
 
 
-@numba.njit(nogil=True, cache=True, inline="always")
-def _horn_gradient(padded, i, j, dxa, dxm, dxb, dy):
-    """Horn's (∂z/∂x east, ∂z/∂y south) at padded[i + 1, j + 1]; NaN neighbours take the centre value.
+@numba.njit(nogil=True, cache=True)
+def _horn_row(top, mid, bot, wa, wm, wb, wy, dzdx, dz_south):
+    """Horn's (∂z/∂x east, ∂z/∂y south) along one output row, into ``dzdx`` and ``dz_south``.
 
-    Each window row differences its east and west neighbours over its own
-    cell width (dxa, dxm, dxb for the rows above, at and below the centre).
+    ``top, mid, bot`` are the padded rows above, at and below the output
+    row. Each window row differences its east and west neighbours over its
+    own cell width, through the weights ``wa, wm, wb`` = 1/(8·dx), 2/(8·dx),
+    1/(8·dx) of the rows above, at and below, and ``wy`` = 1/(8·dy).
+    NaN neighbours take the centre value (GDAL's ``-compute_edges`` rule);
+    a NaN centre gives NaN.
+
+    The first loop is branch-free multiply-adds over the whole row; only the
+    cells it left NaN (a nodata neighbour or centre: rare, at nodata edges
+    and the grid's border) are redone with the substitution, so the common
+    case never pays for the rule.
     """
-    centre = padded[i + 1, j + 1]
-    a = padded[i, j]
-    b = padded[i, j + 1]
-    c = padded[i, j + 2]
-    d = padded[i + 1, j]
-    f = padded[i + 1, j + 2]
-    g = padded[i + 2, j]
-    h = padded[i + 2, j + 1]
-    k = padded[i + 2, j + 2]
-    a = centre if math.isnan(a) else a
-    b = centre if math.isnan(b) else b
-    c = centre if math.isnan(c) else c
-    d = centre if math.isnan(d) else d
-    f = centre if math.isnan(f) else f
-    g = centre if math.isnan(g) else g
-    h = centre if math.isnan(h) else h
-    k = centre if math.isnan(k) else k
-    dzdx = ((c - a) / dxa + 2.0 * (f - d) / dxm + (k - g) / dxb) / 8.0
-    dz_south = ((g + 2.0 * h + k) - (a + 2.0 * b + c)) / (8.0 * dy)
-    return dzdx, dz_south
+    cols = dzdx.shape[0]
+    for j in range(cols):
+        a = np.float64(top[j])
+        b = np.float64(top[j + 1])
+        c = np.float64(top[j + 2])
+        d = np.float64(mid[j])
+        f = np.float64(mid[j + 2])
+        g = np.float64(bot[j])
+        h = np.float64(bot[j + 1])
+        k = np.float64(bot[j + 2])
+        dzdx[j] = (c - a) * wa + (f - d) * wm + (k - g) * wb
+        dz_south[j] = ((g + 2.0 * h + k) - (a + 2.0 * b + c)) * wy
+    for j in range(cols):
+        centre = np.float64(mid[j + 1])
+        if math.isnan(centre):
+            dzdx[j] = np.nan
+            dz_south[j] = np.nan
+        elif math.isnan(dzdx[j]) or math.isnan(dz_south[j]):
+            a = np.float64(top[j])
+            b = np.float64(top[j + 1])
+            c = np.float64(top[j + 2])
+            d = np.float64(mid[j])
+            f = np.float64(mid[j + 2])
+            g = np.float64(bot[j])
+            h = np.float64(bot[j + 1])
+            k = np.float64(bot[j + 2])
+            a = centre if math.isnan(a) else a
+            b = centre if math.isnan(b) else b
+            c = centre if math.isnan(c) else c
+            d = centre if math.isnan(d) else d
+            f = centre if math.isnan(f) else f
+            g = centre if math.isnan(g) else g
+            h = centre if math.isnan(h) else h
+            k = centre if math.isnan(k) else k
+            dzdx[j] = (c - a) * wa + (f - d) * wm + (k - g) * wb
+            dz_south[j] = ((g + 2.0 * h + k) - (a + 2.0 * b + c)) * wy
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
+def _horn_weights(dx_rows, dy_rows, i):
+    """The weights of :func:`_horn_row` for output row ``i``."""
+    return 0.125 / dx_rows[i], 0.25 / dx_rows[i + 1], 0.125 / dx_rows[i + 2], 0.125 / dy_rows[i + 1]
 
 
 @numba.njit(nogil=True, cache=True)
@@ -66,13 +97,13 @@ def horn_slope(padded: np.ndarray, dx_rows: np.ndarray, dy_rows: np.ndarray, per
     rows = padded.shape[0] - 2
     cols = padded.shape[1] - 2
     out = np.empty((rows, cols), dtype=np.float32)
+    dzdx = np.empty(cols)
+    dzdy = np.empty(cols)
     for i in range(rows):
+        wa, wm, wb, wy = _horn_weights(dx_rows, dy_rows, i)
+        _horn_row(padded[i], padded[i + 1], padded[i + 2], wa, wm, wb, wy, dzdx, dzdy)
         for j in range(cols):
-            if math.isnan(padded[i + 1, j + 1]):
-                out[i, j] = np.nan
-                continue
-            dzdx, dzdy = _horn_gradient(padded, i, j, dx_rows[i], dx_rows[i + 1], dx_rows[i + 2], dy_rows[i + 1])
-            rise = math.sqrt(dzdx * dzdx + dzdy * dzdy)
+            rise = math.sqrt(dzdx[j] * dzdx[j] + dzdy[j] * dzdy[j])
             if percent:
                 out[i, j] = 100.0 * rise
             else:
@@ -106,17 +137,19 @@ def horn_aspect(padded: np.ndarray, dx_rows: np.ndarray, dy_rows: np.ndarray, fl
     rows = padded.shape[0] - 2
     cols = padded.shape[1] - 2
     out = np.empty((rows, cols), dtype=np.float32)
+    dzdx = np.empty(cols)
+    dz_south = np.empty(cols)
     for i in range(rows):
+        wa, wm, wb, wy = _horn_weights(dx_rows, dy_rows, i)
+        # rows run southwards, so dz_south > 0 means the ground falls to the north
+        _horn_row(padded[i], padded[i + 1], padded[i + 2], wa, wm, wb, wy, dzdx, dz_south)
         for j in range(cols):
-            if math.isnan(padded[i + 1, j + 1]):
+            if math.isnan(dzdx[j]):
                 out[i, j] = np.nan
-                continue
-            # rows run southwards, so dz_south > 0 means the ground falls to the north
-            dzdx, dz_south = _horn_gradient(padded, i, j, dx_rows[i], dx_rows[i + 1], dx_rows[i + 2], dy_rows[i + 1])
-            if dzdx == 0.0 and dz_south == 0.0:
+            elif dzdx[j] == 0.0 and dz_south[j] == 0.0:
                 out[i, j] = flat_value
-                continue
-            azimuth = np.float32(math.degrees(math.atan2(-dzdx, dz_south)) % 360.0)
-            # a tiny negative angle rounds to 360.0 in float32
-            out[i, j] = np.float32(0.0) if azimuth >= np.float32(360.0) else azimuth
+            else:
+                azimuth = np.float32(math.degrees(math.atan2(-dzdx[j], dz_south[j])) % 360.0)
+                # a tiny negative angle rounds to 360.0 in float32
+                out[i, j] = np.float32(0.0) if azimuth >= np.float32(360.0) else azimuth
     return out

@@ -3,14 +3,73 @@
 Operators never call ``.compute()``: a dask input gives a lazy dask output, a
 numpy input an eager one, and both go through the very same kernel call per
 block so the results are bit-identical whatever the chunking.
+
+How the cores are shared (measured in ``benchmarks/threading.py``): kernels are
+single-threaded ``nogil`` numba functions, and parallelism comes from Python
+threads over blocks. On the lazy path those are dask's threads (or a
+dask.distributed worker's), one kernel call per chunk. On the eager path the
+wrapper cuts the array into row strips and runs them on a shared pool of
+:func:`eager_threads` threads; a strip is just a chunking along y, so the
+result is bit-identical to a single call by the same contract that makes dask
+chunkings identical. No kernel uses numba's own ``parallel=True`` threads: under
+dask they would oversubscribe the cores (dask threads × numba threads) and
+numba's default ``workqueue`` layer is not safe for concurrent callers.
 """
 from __future__ import annotations
 
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Sequence
 
 import dask.array as da
 import numpy as np
 import xarray as xr
+
+#: eager arrays below this many cells run in the calling thread (a pool hand-off costs more)
+PARALLEL_MIN_CELLS = 1 << 20
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+_in_pool = threading.local()
+
+
+def eager_threads() -> int:
+    """Threads for eager (numpy) operators: ``$DUALEVAL_THREADS``, else every core this process may use."""
+    value = os.environ.get("DUALEVAL_THREADS")
+    if value:
+        return max(1, int(value))
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _strip_pool(threads: int) -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool._max_workers != threads:
+            _pool = ThreadPoolExecutor(threads, thread_name_prefix="dualeval-eager", initializer=_mark_pool_thread)
+        return _pool
+
+
+def _mark_pool_thread() -> None:
+    _in_pool.active = True
+
+
+def run_in_row_strips(strip: Callable[[int, int], np.ndarray], rows: int, cells: int) -> np.ndarray:
+    """``strip(r0, r1)`` for row strips covering ``0 … rows``, run on the eager pool and stacked along y.
+
+    Runs as one call in the calling thread when the array is small, when one
+    thread is configured, or when called from a pool thread (no nested pools).
+    """
+    threads = eager_threads()
+    if threads == 1 or cells < PARALLEL_MIN_CELLS or rows < 2 or getattr(_in_pool, "active", False):
+        return strip(0, rows)
+    parts = min(rows, 2 * threads)  # a few more strips than threads evens out uneven rows (nodata, edges)
+    edges = np.linspace(0, rows, parts + 1).astype(int)
+    pool = _strip_pool(threads)
+    futures = [pool.submit(strip, int(r0), int(r1)) for r0, r1 in zip(edges[:-1], edges[1:])]
+    return np.concatenate([f.result() for f in futures], axis=0)
 
 
 def _is_dask(array: xr.DataArray) -> bool:
@@ -45,7 +104,11 @@ def map_cells(
         blocks = [a.data.rechunk(chunks) if _is_dask(a) else da.from_array(a.data, chunks=chunks) for a in arrays]
         data = da.map_blocks(func, *blocks, dtype=dtype, meta=np.empty((0,) * first.ndim, dtype=dtype))
     else:
-        data = func(*[np.asarray(a.data) for a in arrays])
+        blocks = [np.asarray(a.data) for a in arrays]
+        if first.ndim == 0:
+            data = func(*blocks)
+        else:
+            data = run_in_row_strips(lambda r0, r1: func(*[b[r0:r1] for b in blocks]), first.shape[0], first.size)
     return _like(first, data, name, attrs)
 
 
@@ -108,5 +171,10 @@ def map_stencil(
     else:
         padded = [np.pad(np.asarray(s), halo, mode="constant", constant_values=fill) for s in sources]
         padded_rows = [np.pad(np.asarray(a, dtype=np.float64), halo, mode="edge") for a in row_args]
-        data = func(*padded, *padded_rows)
+
+        def strip(r0, r1):
+            # rows r0 … r1 of the result need padded rows r0 … r1 + 2·halo
+            return func(*[p[r0 : r1 + 2 * halo] for p in padded], *[r[r0 : r1 + 2 * halo] for r in padded_rows])
+
+        data = run_in_row_strips(strip, rows, first.size)
     return _like(first, data, name, attrs)
