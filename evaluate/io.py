@@ -9,8 +9,10 @@ GDAL ``.aux.xml`` with category names and a QGIS ``.qml`` paletted style.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +28,8 @@ from rasterio.windows import Window
 
 from evaluate.grid import Grid
 from evaluate.modelspec import OutputDecl
+
+log = logging.getLogger("dualeval")
 
 PARTIAL_PREFIX = "."
 PARTIAL_SUFFIX = ".partial"
@@ -84,6 +88,9 @@ def _profile(grid: Grid, decl: OutputDecl, compress: str, tile: int) -> dict:
         "blockysize": tile,
         "BIGTIFF": "IF_SAFER",
         "interleave": "band",
+        # GDAL compresses the tiles of a written window on its own worker threads: without it, one
+        # output's compression (a float layer takes ~70 % of a slope + grade run) serialises the run
+        "NUM_THREADS": "ALL_CPUS",
     }
     if compress != "none":
         profile["compress"] = compress
@@ -92,15 +99,27 @@ def _profile(grid: Grid, decl: OutputDecl, compress: str, tile: int) -> dict:
 
 
 class _WindowWriter:
-    """A ``da.store`` target that writes each block into an open dataset's window."""
+    """A ``da.store`` target that writes each block into an open dataset's window.
+
+    Each output has its own lock (a GDAL dataset handle is not thread-safe,
+    but different handles are), so the blocks of several outputs are written
+    at once, and ``seconds`` adds up the time spent writing, for the share of
+    the run's wall time that writing takes.
+    """
 
     def __init__(self, dataset):
         self.dataset = dataset
+        self.lock = threading.Lock()
+        self.seconds = 0.0
 
     def __setitem__(self, key, value):
         rows, cols = key
         window = Window(cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start)
-        self.dataset.write(np.asarray(value, dtype=self.dataset.dtypes[0]), 1, window=window)
+        block = np.asarray(value, dtype=self.dataset.dtypes[0])
+        with self.lock:
+            start = time.perf_counter()
+            self.dataset.write(block, 1, window=window)
+            self.seconds += time.perf_counter() - start
 
 
 def _colormap(decl: OutputDecl) -> dict[int, tuple[int, int, int, int]]:
@@ -147,6 +166,7 @@ def write_rasters(
     tile_size: int = 512,
     client=None,
     progress: Callable[[int, int], None] | None = None,
+    stats: dict | None = None,
 ) -> dict[str, Path]:
     """Compute and write every output in one dask pass; return name → final path.
 
@@ -162,6 +182,9 @@ def write_rasters(
         from the local scheduler's threads under a lock.
     progress : callable(done, total), optional
         Called as blocks are written.
+    stats : dict, optional
+        Filled with ``write_s`` (name → seconds spent in GDAL writes, which
+        includes tile compression) and ``wall_s`` of the compute-and-write pass.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -184,12 +207,18 @@ def write_rasters(
         arrays = [outputs[n].array.data if isinstance(outputs[n].array.data, da.Array) else da.from_array(outputs[n].array.data, chunks=-1) for n in outputs]
         arrays = [a.astype(outputs[n].decl.dtype) for a, n in zip(arrays, outputs)]
         writers = [_WindowWriter(datasets[n]) for n in outputs]
+        start = time.perf_counter()
         if client is None:
             _store_local(arrays, writers, progress)
         else:
             _store_distributed(arrays, writers, client, progress)
         for ds in datasets.values():
-            ds.close()
+            ds.close()  # flushes the last tiles: part of writing
+        wall = time.perf_counter() - start
+        write_s = {n: round(w.seconds, 3) for n, w in zip(outputs, writers)}
+        log.info("compute and write: %.2f s; GDAL writes %.2f s in all (%s)", wall, sum(write_s.values()), ", ".join(f"{n} {s:.2f} s" for n, s in write_s.items()))
+        if stats is not None:
+            stats.update(write_s=write_s, wall_s=round(wall, 3))
         for name, out in outputs.items():
             if out.decl.is_class:
                 atomic_write_text(folder / f"{name}.tif.aux.xml", _aux_xml(out.decl))
@@ -221,12 +250,12 @@ class _Counter(dask.callbacks.Callback):
 
 def _store_local(arrays, writers, progress) -> None:
     total = sum(a.npartitions for a in arrays)
-    lock = threading.Lock()  # GDAL dataset handles are not thread-safe
+    # each writer locks its own dataset: a run-wide lock would serialise the outputs' writes
     if progress is None:
-        da.store(arrays, writers, lock=lock, compute=True)
+        da.store(arrays, writers, lock=False, compute=True)
     else:
         with _Counter(total, progress):
-            da.store(arrays, writers, lock=lock, compute=True)
+            da.store(arrays, writers, lock=False, compute=True)
         progress(total, total)
 
 

@@ -93,3 +93,52 @@ def test_slope_kernel_called_from_many_dask_threads_at_once_gives_the_eager_bits
     with dask.config.set(scheduler="threads", num_workers=8):
         for _ in range(3):
             np.testing.assert_array_equal(lazy.values, eager)
+
+
+# ---------------------------------------------------------------- stencils over window sources
+def windowed(values: xr.DataArray, chunks) -> xr.DataArray:
+    """A dask-backed copy of ``values`` that declares a window source (as file-backed layers do)."""
+    from evaluate.ops._wrap import register_window_source
+
+    lazy = values.chunk({"y": chunks[0], "x": chunks[1]})
+    array = np.asarray(values.values)
+    register_window_source(lazy.data, lambda r0, r1, c0, c1: array[r0:r1, c0:c1])
+    return lazy
+
+
+@settings(max_examples=15, deadline=None)
+@given(chunks=chunkings((20, 23)))
+def test_stencil_over_window_sources_reads_padded_windows_and_gives_the_eager_bits(chunks):
+    with no_compute():
+        lazy = map_stencil(box_max, [windowed(VALUES, chunks), windowed(LABELS, chunks)], HALO, fill=-1, dtype=np.float64)
+    assert lazy.data.chunks == chunks
+    assert len(dict(lazy.data.__dask_graph__())) == lazy.data.npartitions  # one task per block: none waits for a neighbour
+    np.testing.assert_array_equal(lazy.values, EAGER.values)
+
+
+@settings(max_examples=10, deadline=None)
+@given(chunks=chunkings((20, 23)))
+def test_a_chain_of_three_stencils_and_an_elementwise_step_stays_block_independent(chunks):
+    def mean3(padded):
+        return (padded[:-2, :-2] + padded[1:-1, 1:-1] + padded[2:, 2:]) / 3.0
+
+    def chain(values):
+        first = map_stencil(mean3, values, 1, fill=0.0, dtype=np.float64)
+        second = map_cells(np.sqrt, map_cells(np.abs, first, dtype=np.float64), dtype=np.float64)
+        third = map_stencil(mean3, second, 1, fill=0.0, dtype=np.float64)
+        return map_stencil(lambda p: box_max(p, np.zeros_like(p)), third, HALO, fill=-1.0, dtype=np.float64)
+
+    with no_compute():
+        lazy = chain(windowed(VALUES, chunks))
+    assert len(dict(lazy.data.__dask_graph__())) == lazy.data.npartitions
+    np.testing.assert_array_equal(lazy.values, chain(VALUES).values)
+
+
+def test_integer_inputs_with_a_nan_fill_are_computed_in_float_on_both_paths():
+    def centre_minus_up(padded):
+        return padded[1:-1, 1:-1] - padded[:-2, 1:-1]
+
+    eager = map_stencil(centre_minus_up, LABELS, 1, dtype=np.float64).values
+    lazy = map_stencil(centre_minus_up, windowed(LABELS, ((7, 13), (10, 13))), 1, dtype=np.float64).values
+    assert np.isnan(eager[0]).all() and np.isfinite(eager[1:]).all()
+    np.testing.assert_array_equal(lazy, eager)

@@ -107,17 +107,20 @@ def apply_rules(
 
 
 @numba.njit(nogil=True, cache=True)
-def weighted_sum(layers, weights: np.ndarray, zero_nodata: np.ndarray) -> np.ndarray:
-    """Σ wᵢ·xᵢ per cell in float64, summed in layer order; NaN where any layer is nodata."""
-    m = layers[0].shape[0]
-    out = np.zeros(m, dtype=np.float64)
-    for i in range(len(layers)):
-        layer = layers[i]
-        w = weights[i]
-        zero = zero_nodata[i]
-        for c in range(m):
-            v = np.float64(layer[c])
-            out[c] += np.nan if (zero and v == 0.0) else w * v
+def weighted_sum(layers, weights: np.ndarray, zero_nodata: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Σ wᵢ·xᵢ per cell into ``out`` (any float dtype), summed in float64 in layer order; NaN where any layer is nodata.
+
+    One pass over the cells with the layers innermost: each input is read
+    once and the output written once, instead of a float64 accumulator
+    swept once per layer and then cast.
+    """
+    n = len(layers)
+    for c in range(out.shape[0]):
+        total = 0.0
+        for i in range(n):
+            v = np.float64(layers[i][c])
+            total += np.nan if (zero_nodata[i] and v == 0.0) else weights[i] * v
+        out[c] = total
     return out
 
 

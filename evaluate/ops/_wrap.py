@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Sequence
 
 import dask.array as da
+from dask.base import tokenize
 import numpy as np
 import xarray as xr
 
@@ -72,6 +74,43 @@ def run_in_row_strips(strip: Callable[[int, int], np.ndarray], rows: int, cells:
     return np.concatenate([f.result() for f in futures], axis=0)
 
 
+# --------------------------------------------------------------------------- window sources
+WindowReader = Callable[[int, int, int, int], np.ndarray]
+#: dask array name → a reader of any window of it; bounded so a long session cannot grow it without end
+_window_readers: OrderedDict[str, WindowReader] = OrderedDict()
+_WINDOW_READERS_KEPT = 4096
+
+
+def register_window_source(array: da.Array, read_window: WindowReader) -> da.Array:
+    """Declare that ``read_window(r0, r1, c0, c1)`` computes ``array[r0:r1, c0:c1]`` from scratch.
+
+    This is how stencils keep their memory bounded by the chunks in flight
+    (ARCHITECTURE.md, "Scale"): a stencil whose inputs all have a window
+    source reads each padded block straight from the sources, a halo's worth
+    of recomputation, instead of gathering the neighbouring chunks. Gathering
+    makes every chunk wait in memory for its neighbours in the next chunk
+    row, so peak memory would grow with the grid's width (measured: 128 MiB
+    more per 2048-cell chunk column for slope + grade). The reader must give
+    exactly the bits of the array's own blocks for any window inside the
+    grid (file reads on the grid lattice, rasterized vectors, the fixed warp
+    tiles, and every elementwise or stencil operator built on them do). An
+    evicted or missing reader only means the gathering path is used.
+    """
+    _window_readers[array.name] = read_window
+    _window_readers.move_to_end(array.name)
+    while len(_window_readers) > _WINDOW_READERS_KEPT:
+        _window_readers.popitem(last=False)
+    return array
+
+
+def window_reader(data) -> WindowReader | None:
+    """The window reader of a dask array (None if it has none), or a slicer of a numpy array."""
+    if isinstance(data, da.Array):
+        return _window_readers.get(data.name)
+    array = np.asarray(data)
+    return lambda r0, r1, c0, c1: array[r0:r1, c0:c1]
+
+
 def _is_dask(array: xr.DataArray) -> bool:
     return isinstance(array.data, da.Array)
 
@@ -103,6 +142,9 @@ def map_cells(
         chunks = next(a.data.chunks for a in arrays if _is_dask(a))
         blocks = [a.data.rechunk(chunks) if _is_dask(a) else da.from_array(a.data, chunks=chunks) for a in arrays]
         data = da.map_blocks(func, *blocks, dtype=dtype, meta=np.empty((0,) * first.ndim, dtype=dtype))
+        readers = [window_reader(a.data) for a in arrays]
+        if first.ndim == 2 and all(readers):
+            register_window_source(data, lambda r0, r1, c0, c1: func(*[read(r0, r1, c0, c1) for read in readers]))
     else:
         blocks = [np.asarray(a.data) for a in arrays]
         if first.ndim == 0:
@@ -143,14 +185,19 @@ def map_stencil(
         if np.shape(arg) != (rows,):
             raise ValueError(f"row argument of shape {np.shape(arg)} does not match {rows} rows")
 
-    def prepared(a):
-        data = a.data
-        if isinstance(fill, float) and np.isnan(fill) and not np.issubdtype(data.dtype, np.floating):
+    to_float = isinstance(fill, float) and np.isnan(fill)
+
+    def prepared(data):
+        # NaN cannot pad an integer array: such inputs are computed in float64
+        if to_float and not np.issubdtype(data.dtype, np.floating):
             data = data.astype(np.float64)
         return data
 
-    sources = [prepared(a) for a in arrays]
-    if any(_is_dask(a) for a in arrays):
+    sources = [prepared(a.data) for a in arrays]
+    readers = [window_reader(a.data) for a in arrays]
+    if any(_is_dask(a) for a in arrays) and all(readers):
+        data = _windowed_stencil(func, readers, prepared, halo, row_args, fill, first.shape, dtype, next(a.data.chunks for a in arrays if _is_dask(a)), [a.data for a in arrays])
+    elif any(_is_dask(a) for a in arrays):
         chunks = next(a.data.chunks for a in arrays if _is_dask(a))
         # a halo cannot be wider than a chunk: compute on merged chunks, hand back the caller's
         work = tuple(da.overlap.ensure_minimum_chunksize(max(halo, 1), c) for c in chunks)
@@ -178,3 +225,37 @@ def map_stencil(
 
         data = run_in_row_strips(strip, rows, first.size)
     return _like(first, data, name, attrs)
+
+
+def _windowed_stencil(func, readers, prepared, halo, row_args, fill, shape, dtype, chunks, inputs) -> da.Array:
+    """The dask path of :func:`map_stencil` when every input has a window source.
+
+    Each output block is one task that reads its inputs' windows widened by
+    the halo (``fill`` beyond the grid's edge, as ``da.overlap`` pads) and
+    calls the kernel: no task depends on a neighbouring chunk, so the chunks
+    in flight bound the memory. The result is registered as a window source
+    itself, so chains of stencils stay independent block by block.
+    """
+    rows, cols = shape
+    padded_rows = [np.pad(np.asarray(a, dtype=np.float64), halo, mode="edge") for a in row_args]
+
+    def padded_window(read, r0, r1, c0, c1):
+        top, bottom, left, right = r0 - halo, r1 + halo, c0 - halo, c1 + halo
+        inner = prepared(read(max(top, 0), min(bottom, rows), max(left, 0), min(right, cols)))
+        if top >= 0 and left >= 0 and bottom <= rows and right <= cols:
+            return inner
+        out = np.full((bottom - top, right - left), fill, dtype=inner.dtype)
+        out[max(top, 0) - top : min(bottom, rows) - top, max(left, 0) - left : min(right, cols) - left] = inner
+        return out
+
+    def compute_window(r0, r1, c0, c1):
+        blocks = [padded_window(read, r0, r1, c0, c1) for read in readers]
+        return func(*blocks, *[np.ascontiguousarray(r[r0 : r1 + 2 * halo]) for r in padded_rows])
+
+    def block(block_info=None):
+        (r0, r1), (c0, c1) = block_info[None]["array-location"]
+        return compute_window(r0, r1, c0, c1)
+
+    token = tokenize(func, [getattr(a, "name", None) for a in inputs], halo, fill, dtype, chunks, *padded_rows)
+    data = da.map_blocks(block, chunks=chunks, dtype=dtype, meta=np.empty((0, 0), dtype=dtype), name=f"stencil-{token}")
+    return register_window_source(data, compute_window)

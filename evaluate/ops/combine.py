@@ -247,7 +247,7 @@ def weighted_sum(
     zero = _zero_nodata(layers)
 
     def block(*blocks):
-        return _k.weighted_sum(_flat(blocks), w, zero).reshape(blocks[0].shape).astype(dtype)
+        return _k.weighted_sum(_flat(blocks), w, zero, np.empty(blocks[0].size, dtype=dtype)).reshape(blocks[0].shape)
 
     out_attrs = {"long_name": "weighted sum", "weights": w.tolist(), "method": "weighted linear overlay"}
     out_attrs.update(attrs or {})
