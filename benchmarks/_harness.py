@@ -9,6 +9,13 @@ or by this parent, and does one warm-up call (numba JIT cache load,
 first-touch page faults of memory the host took back) before the timed repeats
 whose median is reported.
 
+Threads: by default every measurement may use every core this process may
+run on (``os.sched_getaffinity``): eager rows run our operators and their
+peers with ``NUMBA_NUM_THREADS`` / numexpr / OpenMP threads = cores, dask rows
+run the threaded scheduler with one worker per core. ``--threads N`` pins all
+of it to N threads, and the measuring processes to N CPUs (affinity). A peer
+may pin itself (``Peer.threads``, e.g. numexpr on 1 thread).
+
 Inputs are synthetic (``evaluate.synthetic.raster_block``): a realistic DEM,
 silt and land use on a 30 m CGCS2000 / 3-degree Gauss-Krüger grid, generated
 window by window once and cached as ``.npy`` (and GeoTIFF for command-line
@@ -32,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +52,22 @@ QUICK_SIZE = 2048
 DEFAULT_CHUNK = 2048
 # a 2048² smoke grid in 2048² chunks would be one chunk: exercise the multi-chunk path (2 x 2 chunks) instead
 QUICK_CHUNK = 1024
-THREADS = 2
+
+
+def available_cpus() -> list[int]:
+    """The CPUs this process may run on (its affinity mask; every core when the platform cannot tell)."""
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return list(range(os.cpu_count() or 1))
+
+
+CORES = len(available_cpus())
+# Threads of this run: eager operators and peers (numba, numexpr, OpenMP), dask workers, input generation.
+# Every core by default; ``--threads N`` sets it (main) and workers take it from their spec (run_worker).
+THREADS = CORES
+# Targets of the issue: elementwise rows within 2x of the copy bandwidth (see Case.bw_target)
+BW_TARGET = 0.5
 SEED = 0
 CRS = "EPSG:4547"  # CGCS2000 / 3-degree Gauss-Kruger CM 114E
 RESOLUTION_M = 30.0
@@ -77,6 +100,10 @@ class Peer:
     # compare(ours, peer) -> None if equivalent, else a message (run by the pre-flight check)
     compare: Callable[[np.ndarray, np.ndarray], str | None] | None = None
     skip: str | None = None  # reason the peer is unavailable
+    # pin this peer to this many threads whatever the run's --threads (e.g. 1: numexpr single-threaded)
+    threads: int | None = None
+    # the issue's target: peer wall s / our wall s must be at least this (table column "target": met/missed)
+    target: float | None = None
 
 
 @dataclass
@@ -111,6 +138,10 @@ class Case:
     quick : bool
         Timed by ``--quick`` (a smoke run times only these; its pre-flight
         check still runs every case once on a small grid).
+    bw_target : float, optional
+        With ``bytes_per_cell``: the issue's target share of the copy
+        bandwidth (0.5 = within 2x of it). The table then shows a row against
+        the time a copy at that bandwidth would take, with its target.
     """
 
     name: str
@@ -124,9 +155,12 @@ class Case:
     skip: str | None = None
     note: str = ""
     quick: bool = False  # timed by --quick (every case is still run by --quick's pre-flight check)
+    bw_target: float | None = None
 
 
 CASES: list[Case] = []
+# Lines ops.py adds under every table (e.g. which peers cannot use more than one thread)
+RUN_NOTES: list[str] = []
 
 
 def register(case: Case) -> Case:
@@ -363,11 +397,14 @@ class Inputs:
 
     ``inp["dem"]`` is numpy-backed in eager mode (loaded before timing) and
     dask-backed in dask mode (chunks read from disk inside the graph);
-    ``inp.path("dem")`` is the layer's GeoTIFF (command-line peers).
+    ``inp.path("dem")`` is the layer's GeoTIFF (command-line peers);
+    ``inp.threads`` is how many threads this measurement may use (eager: the
+    operator's own threads; dask: the scheduler's workers).
     """
 
-    def __init__(self, folder: Path, size: int, mode: str, chunk: int):
+    def __init__(self, folder: Path, size: int, mode: str, chunk: int, threads: int | None = None):
         self.folder, self.size, self.mode, self.chunk = Path(folder), size, mode, chunk
+        self.threads = threads or THREADS
         self.grid = grid_for(size)
         self._cache: dict[str, Any] = {}
 
@@ -475,24 +512,49 @@ def _rss_peak() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _configure_dask() -> None:
+def _configure_dask(threads: int) -> None:
     import dask
 
-    # dask rows run on THREADS threads; eager rows never start the scheduler (and their numba runs on 1 thread)
-    dask.config.set(scheduler="threads", num_workers=THREADS)
+    # dask rows run the threaded scheduler on `threads` workers; eager rows never start it
+    dask.config.set(scheduler="threads", num_workers=threads)
 
 
-def _worker_env(mode: str) -> dict[str, str]:
+def _worker_env(mode: str, threads: int) -> dict[str, str]:
+    """Environment of a measuring process: every thread pool sized to the measurement's thread count.
+
+    Eager: our row-strip pool (``DUALEVAL_THREADS``, read by
+    ``evaluate.ops._wrap.eager_threads``), numba (``parallel=True`` kernels,
+    ours or xrspatial's ``prange``), numexpr and OpenMP/BLAS all get
+    ``threads``. Dask: the scheduler runs ``threads`` tasks at once; numexpr
+    and OpenMP stay at 1 per task (no oversubscription); numba and our pool
+    keep ``threads`` (what an operator does inside a task is its own choice).
+    """
     env = dict(os.environ)
-    threads = "1" if mode == "eager" else str(THREADS)
-    # numba prange in peers (xrspatial proximity/focal) follows the row's thread count
-    env.update(NUMBA_NUM_THREADS=threads, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
+    n = str(threads)
+    inner = n if mode == "eager" else "1"
+    env.update(DUALEVAL_THREADS=n, NUMBA_NUM_THREADS=n, NUMEXPR_MAX_THREADS=n, NUMEXPR_NUM_THREADS=inner,
+               OMP_NUM_THREADS=inner, OPENBLAS_NUM_THREADS=inner, MKL_NUM_THREADS=inner, GDAL_NUM_THREADS=n,
                PYTHONHASHSEED="0")
     return env
 
 
+def _pin(cpus: Sequence[int] | None):
+    """A ``preexec_fn`` restricting a child (and everything it starts) to ``cpus``; None: no restriction."""
+    if not cpus:
+        return None
+    mask = set(cpus)
+    return lambda: os.sched_setaffinity(0, mask)
+
+
+def measurement_threads(spec: dict) -> int:
+    """The threads of one measurement: the peer's own pin, else the run's."""
+    return int(spec.get("threads") or THREADS)
+
+
 def run_worker(spec: dict) -> dict:
     """One measurement inside a fresh process: warm-up, then ``repeats`` timed calls."""
+    global THREADS
+    THREADS = measurement_threads(spec)
     if spec["who"] == "bandwidth":
         return _bandwidth(spec)
     case = _case(spec["case"])
@@ -503,8 +565,8 @@ def run_worker(spec: dict) -> dict:
     else:
         peer = _peer(case, spec["who"])
         fn, names = peer.run, peer.inputs or case.inputs
-    _configure_dask()
-    inp = Inputs(Path(spec["folder"]), spec["size"], spec["mode"], spec["chunk"])
+    _configure_dask(THREADS)
+    inp = Inputs(Path(spec["folder"]), spec["size"], spec["mode"], spec["chunk"], threads=THREADS)
     rss_base = _rss_now()
     inp.load(names)
     rss_loaded = _rss_now()
@@ -517,7 +579,17 @@ def run_worker(spec: dict) -> dict:
         del result
         if k >= spec["warmup"]:
             times.append(elapsed)
-    return {"times": times, "rss_base_mib": rss_base, "rss_loaded_mib": rss_loaded, "rss_peak_mib": _rss_peak()}
+    return {"times": times, "rss_base_mib": rss_base, "rss_loaded_mib": rss_loaded, "rss_peak_mib": _rss_peak(),
+            "threads": THREADS, "numba_threads": _numba_threads(), "cpus": len(available_cpus())}
+
+
+def _numba_threads() -> int | None:
+    try:
+        import numba
+
+        return int(numba.get_num_threads())
+    except Exception:  # noqa: BLE001 - informational only
+        return None
 
 
 def _case(name: str) -> Case:
@@ -581,7 +653,8 @@ def measure_python(script: Path, spec: dict, timeout: float) -> dict:
     """Run one measurement in a fresh ``python script --worker`` process."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         proc = subprocess.Popen([sys.executable, str(script), "--worker", json.dumps(spec)], stdout=out, stderr=err,
-                                env=_worker_env(spec.get("mode", "eager")))
+                                env=_worker_env(spec.get("mode", "eager"), measurement_threads(spec)),
+                                preexec_fn=_pin(spec.get("cpus")))
         rc, timed_out = _wait(proc, timeout)
         out.seek(0)
         err.seek(0)
@@ -610,8 +683,13 @@ sys.stdout.write("%d %r %d\\n" % (os.waitstatus_to_exitcode(status), elapsed, us
 
 
 def measure_cli(argv_fn: Callable[[dict[str, str], str], list[str]], paths: dict[str, str], out_dir: Path, warmup: int,
-                repeats: int, timeout: float) -> dict:
-    """Time a command-line peer: each call a fresh process; wall time includes start-up and file I/O."""
+                repeats: int, timeout: float, threads: int | None = None, cpus: Sequence[int] | None = None) -> dict:
+    """Time a command-line peer: each call a fresh process; wall time includes start-up and file I/O.
+
+    ``threads`` sizes ``GDAL_NUM_THREADS`` (which the GDAL tools here ignore
+    for an uncompressed GeoTIFF: they compute on one thread); ``cpus`` pins
+    the launcher and the tool to those CPUs (``--threads N``).
+    """
     times, peak = [], 0.0
     for k in range(warmup + repeats):
         out = out_dir / f"peer_out_{os.getpid()}.tif"
@@ -619,7 +697,8 @@ def measure_cli(argv_fn: Callable[[dict[str, str], str], list[str]], paths: dict
             out.unlink()
         argv = argv_fn(paths, str(out))
         with tempfile.TemporaryFile("w+") as res_file, tempfile.TemporaryFile("w+") as err_file:
-            proc = subprocess.Popen([sys.executable, "-S", "-c", _LAUNCHER, *argv], stdout=res_file, stderr=err_file)
+            proc = subprocess.Popen([sys.executable, "-S", "-c", _LAUNCHER, *argv], stdout=res_file, stderr=err_file,
+                                    env=_worker_env("eager", threads or THREADS), preexec_fn=_pin(cpus))
             rc, timed_out = _wait(proc, timeout)
             res_file.seek(0)
             err_file.seek(0)
@@ -643,33 +722,69 @@ def measure_cli(argv_fn: Callable[[dict[str, str], str], list[str]], paths: dict
 
 
 def preflight(folder: Path, size: int, chunk: int, cases: list[Case]) -> list[str]:
-    """On a small grid, in this process: ours eager == ours dask, and each peer with a ``compare`` agrees."""
+    """On a small grid, in this process: ours eager == ours dask, and every peer runs and agrees.
+
+    Each Python peer runs in every mode it is timed in (so an API change of a
+    peer's dask path shows here, not in the middle of the timed run), and its
+    result is compared with our eager result when it has a ``compare``; a
+    command-line peer runs once. The last line counts what passed.
+    """
     import dask
 
-    lines = []
+    lines, bad, n_checks = [], 0, 0
     with dask.config.set(scheduler="threads", num_workers=THREADS):
         for case in cases:
+            n_checks += 1
             try:
-                eager = as_numpy(case.ours(Inputs(folder, size, "eager", chunk)))
-                lazy = as_numpy(_computed(case.ours(Inputs(folder, size, "dask", chunk))))
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    eager = as_numpy(case.ours(Inputs(folder, size, "eager", chunk)))
+                    lazy = as_numpy(_computed(case.ours(Inputs(folder, size, "dask", chunk))))
                 same = _same(eager, lazy)
-                lines.append(f"  {case.name}: eager vs dask {'identical' if same else 'DIFFER: ' + _diff(eager, lazy)}")
+                bad += not same
+                lines.append(f"  {case.name}: eager vs dask {'identical' if same else 'DIFFER: ' + _diff(eager, lazy)}"
+                             + _warned(caught))
             except Exception as exc:  # a broken row must not stop the other rows
+                bad += 1
                 lines.append(f"  {case.name}: ERROR {exc.__class__.__name__}: {exc}")
                 continue
             for peer in case.peers:
-                if peer.compare is None or peer.skip:
+                if peer.skip:
                     continue
-                try:
-                    if peer.run is not None:
-                        other = as_numpy(peer.run(Inputs(folder, size, "eager", chunk)))
-                    else:
-                        other = _run_cli_once(peer, folder, case)
-                    msg = peer.compare(eager, other)  # None, "agrees (...)" or "DIFFER: ..."
-                    lines.append(f"  {case.name} vs {peer.name}: {'agrees' if msg is None else msg}")
-                except Exception as exc:
-                    lines.append(f"  {case.name} vs {peer.name}: ERROR {exc.__class__.__name__}: {exc}")
+                modes = peer.modes if peer.run is not None else ("eager",)
+                for mode in modes:
+                    n_checks += 1
+                    label = f"  {case.name} vs {peer.name}" + (f" [{mode}]" if peer.run is not None else " [command line]")
+                    try:
+                        with warnings.catch_warnings(record=True) as caught:
+                            warnings.simplefilter("always")
+                            if peer.run is not None:
+                                other = as_numpy(_computed(peer.run(Inputs(folder, size, mode, chunk))))
+                            else:
+                                other = _run_cli_once(peer, folder, case)
+                        warned = _warned(caught)
+                        if peer.compare is None:
+                            lines.append(f"{label}: runs (no comparison defined){warned}")
+                            continue
+                        msg = peer.compare(eager, other)  # None, "agrees (...)" or "DIFFER: ..."
+                        bad += msg is not None and not msg.startswith("agrees")
+                        lines.append(f"{label}: {'agrees' if msg is None else msg}{warned}")
+                    except Exception as exc:
+                        bad += 1
+                        lines.append(f"{label}: ERROR {exc.__class__.__name__}: {exc}")
+    lines.append(f"  pre-flight: {n_checks - bad} of {n_checks} checks passed"
+                 + ("" if bad == 0 else f", {bad} DIFFER or ERROR (see above)"))
     return lines
+
+
+def _warned(caught) -> str:
+    """The distinct warnings a row or peer raised during its check, as a suffix of its check line ('' if none)."""
+    seen = []
+    for w in caught:
+        text = f"{w.category.__name__}: {str(w.message).splitlines()[0][:120]}"
+        if text not in seen:
+            seen.append(text)
+    return "".join(f" [it warned: {t}]" for t in seen)
 
 
 def _computed(result):
@@ -765,15 +880,23 @@ def versions() -> dict:
     import importlib.metadata as md
 
     out = {}
-    for pkg in ("dualeval", "numpy", "numba", "dask", "xarray", "xarray-spatial", "scipy", "scikit-image", "rasterio"):
+    for pkg in ("dualeval", "numpy", "numba", "dask", "xarray", "xarray-spatial", "scipy", "scikit-image", "numexpr",
+                "rasterio"):
         try:
             out[pkg] = md.version(pkg)
         except md.PackageNotFoundError:
             out[pkg] = None
     try:
-        out["gdal"] = subprocess.run(["gdalinfo", "--version"], capture_output=True, text=True).stdout.strip()
+        text = subprocess.run(["gdalinfo", "--version"], capture_output=True, text=True).stdout.strip()
+        out["gdal"] = text.split(",")[0].removeprefix("GDAL ").strip() or None  # "GDAL 3.6.2, released 2023/01/02"
     except OSError:
         out["gdal"] = None
+    try:
+        import rasterio
+
+        out["rasterio_gdal"] = rasterio.__gdal_version__
+    except ImportError:
+        out["rasterio_gdal"] = None
     out["pygeoprocessing"] = None  # not installed in this project's environment, deliberately not installed
     return out
 
@@ -788,6 +911,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help=f"smoke run: {QUICK_SIZE}² grid in {QUICK_CHUNK}² chunks")
     p.add_argument("--chunk", type=int, default=None, help=f"dask chunk side (default {DEFAULT_CHUNK}; {QUICK_CHUNK} with --quick)")
     p.add_argument("--repeats", type=int, default=3, help="timed repeats per measurement after one warm-up (>= 3)")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help=f"pin every measurement (ours and peers, eager and dask) to N threads and N CPUs "
+                        f"(default: all {CORES} cores this process may use)")
     p.add_argument("--only", nargs="+", default=None, metavar="CASE", help="run only these case names (see --list)")
     p.add_argument("--no-peers", action="store_true", help="measure only our operators")
     p.add_argument("--no-scaling", action="store_true", help="skip the half-size peak-RSS scaling measurements")
@@ -801,6 +927,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.repeats < 3:
         p.error("--repeats must be at least 3 (medians of >= 3 runs)")
+    if args.threads is not None and args.threads < 1:
+        p.error("--threads must be at least 1")
     if args.size is None:
         args.size = QUICK_SIZE if args.quick else DEFAULT_SIZE
     if args.chunk is None:
@@ -809,7 +937,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(script: Path, argv: Sequence[str] | None = None) -> int:
+    global THREADS
     args = parse_args(argv)
+    if args.worker is None and args.threads is not None:
+        THREADS = args.threads
     if args.worker is not None:
         res = run_worker(json.loads(args.worker))
         print(RESULT_MARK + json.dumps(res), flush=True)
@@ -865,14 +996,20 @@ def run_all(script: Path, args: argparse.Namespace) -> int:
         for ln in check_lines:
             _log(ln)
 
+    # --threads N pins the measuring processes to N of the CPUs this one may use (when there are that many)
+    cpus = available_cpus()
+    pinned = args.threads is not None and args.threads < len(cpus)
+    run_cpus = cpus[:THREADS] if pinned else None
     meta = {"date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"), "size": size, "cells": size * size,
-            "chunk": chunk, "threads_dask": THREADS, "repeats": args.repeats, "warmup": 1, "seed": SEED, "crs": CRS,
+            "chunk": chunk, "threads": THREADS, "threads_dask": THREADS, "threads_pinned": args.threads is not None,
+            "cpus_available": len(cpus), "cpus_used": len(run_cpus) if run_cpus else len(cpus),
+            "repeats": args.repeats, "warmup": 1, "seed": SEED, "crs": CRS,
             "resolution_m": RESOLUTION_M, "origin": ORIGIN, "machine": machine(), "versions": versions(),
             "command": " ".join([Path(sys.executable).name, "benchmarks/ops.py", *sys.argv[1:]])}
 
-    def spec(case, mode, who, sz=size, fold=folder):
+    def spec(case, mode, who, sz=size, fold=folder, threads=None):
         return {"case": case.name, "mode": mode, "who": who, "size": sz, "chunk": chunk, "folder": str(fold),
-                "repeats": args.repeats, "warmup": 1}
+                "repeats": args.repeats, "warmup": 1, "threads": min(threads or THREADS, THREADS), "cpus": run_cpus}
 
     measurements: list[dict] = []
 
@@ -888,8 +1025,9 @@ def run_all(script: Path, args: argparse.Namespace) -> int:
 
     _log("memory bandwidth (numba parallel copy of a 256 MiB float32 array) ...")
     bw = {}
-    for threads in (THREADS, 1):
-        res = measure_python(script, {"who": "bandwidth", "threads": threads, "repeats": max(15, args.repeats), "mode": "dask"}, args.timeout)
+    for threads in sorted({THREADS, 1}, reverse=True):
+        res = measure_python(script, {"who": "bandwidth", "threads": threads, "repeats": max(15, args.repeats), "mode": "dask",
+                                      "cpus": run_cpus}, args.timeout)
         if "times" in res:
             # the best of many copies: a bound is what the machine can do; neighbours' load only slows copies down
             bw[threads] = res["bytes"] / min(res["times"])
@@ -906,9 +1044,10 @@ def run_all(script: Path, args: argparse.Namespace) -> int:
                     if peer.argv is not None:
                         names = peer.inputs or case.inputs
                         paths = {n: str(layer_path(folder, n, "tif")) for n in names}
-                        res = measure_cli(peer.argv, paths, Path(tmp), 1, args.repeats, args.timeout)
+                        res = measure_cli(peer.argv, paths, Path(tmp), 1, args.repeats, args.timeout,
+                                          threads=min(peer.threads or THREADS, THREADS), cpus=run_cpus)
                     else:
-                        res = measure_python(script, spec(case, mode, peer.name), args.timeout)
+                        res = measure_python(script, spec(case, mode, peer.name, threads=peer.threads), args.timeout)
                     record("peer", case, mode, peer.name, res)
         for case in scaling_cases:
             for mode in case.modes:
@@ -919,7 +1058,7 @@ def run_all(script: Path, args: argparse.Namespace) -> int:
               + [{"case": c.name, "operator": c.operator, "why": "not timed by --quick (only run by the pre-flight check; time it with --only or without --quick)"}
                  for c in runnable if c not in timed]
               + [{"case": c.name, "peer": p.name, "why": p.skip} for c in runnable for p in c.peers if p.skip],
-              "notes": {c.name: c.note for c in timed if c.note}}
+              "notes": {c.name: c.note for c in timed if c.note}, "run_notes": list(RUN_NOTES)}
     report["rows"] = build_rows(report, timed, use_peers)
     report["scaling"] = build_scaling(report)
     report["meta"]["total_s"] = round(time.perf_counter() - started, 1)
@@ -944,11 +1083,31 @@ def _find(measurements, case, mode, who, size):
     return None
 
 
+def _run_threads(meta: dict) -> int:
+    """The run's thread count (older reports: the dask thread count, eager rows then ran on 1 thread)."""
+    return int(meta.get("threads") or meta.get("threads_dask") or 2)
+
+
+def _target(row: dict, target: float | None) -> dict:
+    if target is None:
+        return row
+    row["target"] = target
+    if row.get("ratio") is not None:
+        row["target_met"] = bool(row["ratio"] >= target)
+    return row
+
+
 def build_rows(report: dict, cases: list[Case], use_peers: bool) -> list[dict]:
-    """One row per (case, mode, peer): ours vs that peer, ratio = peer time / our time."""
+    """One row per (case, mode, peer): ours vs that peer, ratio = peer time / our time.
+
+    An elementwise case with a ``bw_target`` also gets a row against the copy
+    bandwidth bound: "peer wall s" = compulsory bytes / the run's copy
+    bandwidth, so its ratio is the fraction of that bandwidth we reach.
+    """
     ms, size = report["measurements"], report["meta"]["size"]
-    bw2 = report["meta"]["bandwidth_bytes_per_s"].get(str(THREADS))
-    bw1 = report["meta"]["bandwidth_bytes_per_s"].get("1")
+    threads = _run_threads(report["meta"])
+    bws = report["meta"]["bandwidth_bytes_per_s"]
+    bw_n, bw1 = bws.get(str(threads)), bws.get("1")
     rows = []
     for case in cases:
         for mode in case.modes:
@@ -960,12 +1119,12 @@ def build_rows(report: dict, cases: list[Case], use_peers: bool) -> list[dict]:
                 t = ours["median_s"]
                 base.update(wall_s=t, mcells_s=size * size / t / 1e6, rss_mib=ours["rss_peak_mib"],
                             rss_base_mib=ours.get("rss_base_mib"), n=len(ours["times"]))
-                if case.bytes_per_cell and bw2:
+                if case.bytes_per_cell and bw_n:
                     rate = case.bytes_per_cell * size * size / t
-                    base["bw_fraction"] = rate / bw2
+                    base["bw_fraction"] = rate / bw_n
                     base["bw_fraction_1thread"] = rate / bw1 if bw1 else None
             peers = [p for p in case.peers if use_peers and not p.skip and mode in p.modes]
-            if not peers:
+            if not peers and not case.bw_target:
                 rows.append({**base, "peer": None})
                 continue
             for peer in peers:
@@ -977,7 +1136,16 @@ def build_rows(report: dict, cases: list[Case], use_peers: bool) -> list[dict]:
                     row.update(peer_wall_s=m["median_s"], peer_rss_mib=m["rss_peak_mib"])
                     if base.get("wall_s"):
                         row["ratio"] = m["median_s"] / base["wall_s"]
-                rows.append(row)
+                rows.append(_target(row, peer.target))
+            if case.bw_target and case.bytes_per_cell:
+                row = {**base, "peer": f"copy bandwidth bound ({threads} thr)", "bound": True}
+                if bw_n:
+                    row["peer_wall_s"] = case.bytes_per_cell * size * size / bw_n
+                    if base.get("wall_s"):
+                        row["ratio"] = row["peer_wall_s"] / base["wall_s"]
+                else:
+                    row["peer_error"] = "copy bandwidth not measured"
+                rows.append(_target(row, case.bw_target))
     return rows
 
 
@@ -1004,16 +1172,30 @@ def _fmt(v, spec=".3f", none="—"):
     return none if v is None else format(v, spec)
 
 
+def _secs(v) -> str:
+    """Seconds: 3 decimals, 4 below 0.1 s (small grids, the copy bandwidth bound)."""
+    return _fmt(v, ".3f" if v is None or v >= 0.1 else ".4f")
+
+
 TABLE_HEAD = ["operator", "mode", "cells", "wall s", "Mcells/s", "peak RSS MiB", "% bw", "peer", "peer wall s",
-              "peer RSS MiB", "ratio"]
+              "peer RSS MiB", "ratio", "target"]
+
+
+def _target_cell(r: dict) -> str:
+    if r.get("target") is None:
+        return "—"
+    want = f"≥{r['target']:.2f}"
+    if "target_met" not in r:
+        return f"{want} n/a"
+    return f"{want} {'met' if r['target_met'] else 'MISSED'}"
 
 
 def _table_cells(r: dict) -> list[str]:
     bw = r.get("bw_fraction")
-    return [r["operator"], r["mode"], f"{r['cells']:,}", _fmt(r.get("wall_s")) if r.get("wall_s") else "ERROR",
+    return [r["operator"], r["mode"], f"{r['cells']:,}", _secs(r.get("wall_s")) if r.get("wall_s") else "ERROR",
             _fmt(r.get("mcells_s"), ".1f"), _fmt(r.get("rss_mib"), ".0f"), _fmt(None if bw is None else 100 * bw, ".0f"),
-            r.get("peer") or "—", _fmt(r.get("peer_wall_s")) if "peer_error" not in r else "ERROR",
-            _fmt(r.get("peer_rss_mib"), ".0f"), _fmt(r.get("ratio"), ".2f")]
+            r.get("peer") or "—", _secs(r.get("peer_wall_s")) if "peer_error" not in r else "ERROR",
+            _fmt(r.get("peer_rss_mib"), ".0f"), _fmt(r.get("ratio"), ".2f"), _target_cell(r)]
 
 
 def _notes(report: dict) -> list[str]:
@@ -1023,15 +1205,19 @@ def _notes(report: dict) -> list[str]:
     if bws:
         lines.append("memory bandwidth (numba parallel copy of 256 MiB float32, bytes read+written per s, best of 15): "
                      + ", ".join(f"{k} thread(s) {v / 1e9:.1f} GB/s" for k, v in sorted(bws.items())))
-        lines.append(f"% bw = compulsory bytes of an elementwise op per second / the {THREADS}-thread copy bandwidth")
+        lines.append(f"% bw = compulsory bytes of an elementwise op per second / the {_run_threads(meta)}-thread copy bandwidth; "
+                     "a 'copy bandwidth bound' row puts our time against the time those bytes take at that bandwidth")
     bases = [m["rss_base_mib"] for m in report["measurements"] if m.get("rss_base_mib")]
     if bases:
         lines.append(f"peak RSS = VmHWM of the measuring process: ≈{statistics.median(bases):.0f} MiB of a Python with numpy, "
                      "dask, xarray and numba imported, plus (eager rows) the inputs loaded before timing; command-line "
                      "peers: their own ru_maxrss")
-    lines.append("ratio = peer wall s / our wall s (> 1: we are faster). Eager rows and their peers run single-threaded; "
-                 f"dask rows use {THREADS} threads, {meta['chunk']}² chunks, and include reading each chunk from a "
-                 ".npy in the page cache; command-line peers include process start-up and GeoTIFF read/write.")
+    lines.append("ratio = peer wall s / our wall s (> 1: we are faster); target = the issue's minimum ratio, met or "
+                 f"MISSED in this run. Dask rows use {meta['chunk']}² chunks and include "
+                 "reading each chunk from a .npy in the page cache; command-line peers include process start-up and "
+                 "GeoTIFF read/write.")
+    lines += _target_lines(report)
+    lines += report.get("run_notes", [])
     for r in report["rows"]:
         if r.get("error"):
             lines.append(f"ERROR {r['case']} {r['mode']}: {r['error']}")
@@ -1044,6 +1230,49 @@ def _notes(report: dict) -> list[str]:
     for s in report.get("skipped", []):
         lines.append(f"skipped {s['case']}{' peer ' + s['peer'] if s.get('peer') else ''}: {s['why']}")
     return lines
+
+
+def _threads_sentence(meta: dict) -> str:
+    n = _run_threads(meta)
+    if "threads" not in meta:  # a report of the harness before --threads: eager ran on one thread
+        return f"Eager rows and their peers ran single-threaded; dask rows used {n} threads."
+    how = (f"pinned by --threads to {n} thread(s) on {meta.get('cpus_used', n)} CPU(s)" if meta.get("threads_pinned")
+           else f"all {n} cores")
+    return (f"Threads: {how}. Eager rows run ours and every peer with DUALEVAL_THREADS=NUMBA_NUM_THREADS={n} and "
+            f"numexpr/OpenMP threads={n} (a peer marked '1 thread' pins itself to one); dask rows run {n} scheduler "
+            "workers, one numexpr/OpenMP thread per task.")
+
+
+def _target_lines(report: dict) -> list[str]:
+    rows = [r for r in report["rows"] if r.get("target") is not None]
+    if not rows:
+        return []
+    met = [r for r in rows if r.get("target_met") is True]
+    missed = [r for r in rows if r.get("target_met") is False]
+    na = [r for r in rows if "target_met" not in r]
+    out = [f"targets: {len(met)} met, {len(missed)} missed" + (f", {len(na)} not measured" if na else "")
+           + " (rows below target stay in the table)"]
+    for r in missed:
+        out.append(f"target MISSED: {r['case']} {r['mode']} vs {r['peer']}: ratio {r['ratio']:.2f} < {r['target']:.2f}")
+    return out
+
+
+def _header(meta: dict) -> list[str]:
+    """Versions of the peers and of our stack, and the threads: printed above the table."""
+    v = meta.get("versions", {})
+
+    def known(key):  # None: not installed; absent: a report of an older harness, which did not record it
+        return v[key] or "not installed" if key in v else "not recorded"
+
+    def ver(key):
+        return f"{key} {known(key)}"
+
+    peers = ", ".join([ver("xarray-spatial"), ver("scipy"), ver("scikit-image"), ver("numexpr"), ver("numpy"),
+                       f"GDAL {known('gdal')} (gdaldem, gdal_*.py)",
+                       f"rasterio {known('rasterio')} (bundling GDAL {known('rasterio_gdal')})"])
+    ours = ", ".join([ver("dualeval"), ver("numba"), ver("dask"), ver("xarray"),
+                      f"Python {meta.get('machine', {}).get('python', '?')}"])
+    return [f"peer versions: {peers}", f"ours: {ours}", _threads_sentence(meta)]
 
 
 def _scaling_lines(report: dict, md: bool) -> list[str]:
@@ -1072,6 +1301,7 @@ def render_text(report: dict) -> str:
     lines = ["", f"dualeval operator benchmark — {meta['size']}x{meta['size']} float32 grid, {meta['date']}, "
                  f"{meta['machine']['cpu']} ({meta['machine']['cores']} cores, {meta['machine']['memory_gib']} GiB); "
                  f"medians of {meta['repeats']} runs after 1 warm-up", ""]
+    lines += _header(meta) + [""]
     lines += _text(TABLE_HEAD, [_table_cells(r) for r in report["rows"]])
     lines += _scaling_lines(report, md=False)
     lines += [""] + _notes(report)
@@ -1085,6 +1315,7 @@ def render_markdown(report: dict) -> str:
     lines = [f"{meta['size']}×{meta['size']} float32 grid, dask chunks {meta['chunk']}², {meta['date']}, "
              f"{meta['machine']['cpu']} ({meta['machine']['cores']} cores, {meta['machine']['memory_gib']} GiB); "
              f"medians of {meta['repeats']} runs after 1 warm-up; command `{meta['command']}`", ""]
+    lines += [f"- {ln}" for ln in _header(meta)] + [""]
     lines += _md(TABLE_HEAD, [_table_cells(r) for r in report["rows"]])
     lines += _scaling_lines(report, md=True)
     lines += [""] + [f"- {ln}" for ln in _notes(report)]

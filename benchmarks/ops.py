@@ -10,14 +10,20 @@ Usage (from the project root, with the project's venv)::
     .venv/bin/python benchmarks/ops.py --markdown bench-8192.json   # README tables from a saved run
 
 ``--quick``: a 2048² grid in 1024² chunks; the pre-flight check runs every
-row once on a 384² grid (ours eager == ours dask, and each peer computes the
-same thing), and only the rows marked ``quick=True`` are timed.
+row once on a 384² grid (ours eager == ours dask, and every peer runs in each
+of its modes and computes the same thing), and only the rows marked
+``quick=True`` are timed (slope, grade, land_grade, weighted_sum, label: one
+row of each kind of target).
 
 Every measurement runs in a fresh process (see ``_harness.py``): one warm-up
 call, then the median of ``--repeats`` (≥ 3) timed calls; peak RSS is that
 process's own high-water mark (VmHWM; command-line peers: their ru_maxrss).
-Eager rows are single-threaded and compared with single-threaded peers; dask
-rows use 2 threads and 2048² chunks.
+Eager rows run ours and every peer on all cores (``DUALEVAL_THREADS``,
+``NUMBA_NUM_THREADS``, numexpr threads = cores; tools that have no threads,
+such as gdaldem, numpy, scipy.ndimage, stay on one); dask rows run one
+scheduler worker per core on 2048² chunks. ``--threads N`` pins all of it to N.
+Rows with a target of the issue (slope, grade, weighted_sum, the elementwise
+rows' bandwidth, label) show it in the "target" column, met or MISSED.
 
 Adding a row
 ------------
@@ -37,6 +43,8 @@ it is not installed in this environment and deliberately not installed here.
 """
 from __future__ import annotations
 
+import functools
+import subprocess
 import sys
 from pathlib import Path
 
@@ -45,7 +53,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import (  # noqa: E402
+    BW_TARGET,
     LAYERS,
+    RUN_NOTES,
     Case,
     Layer,
     Peer,
@@ -140,6 +150,42 @@ def _overlap(inp, fn, array, depth: int, boundary, dtype):
     return fn(_np(array))
 
 
+def _numexpr(inp, fn, *arrays, dtype):
+    """A function of numpy arrays that calls ``numexpr.evaluate``, on numexpr's thread pool or per dask chunk.
+
+    Eager: numexpr runs on ``inp.threads`` threads (the run's thread count, or
+    the peer's pin, e.g. 1). Dask: ``map_blocks`` with one numexpr thread per
+    task, dask's workers being the parallelism.
+    """
+    import numexpr
+
+    numexpr.set_num_threads(1 if inp.lazy else inp.threads)
+    return _blockwise(inp, fn, *arrays, dtype=dtype)
+
+
+@functools.lru_cache(maxsize=None)
+def _gdaldem_threading() -> list[str]:
+    """``["-multithread"]`` if this gdaldem lists such an option in its usage; else [] (it computes on one thread)."""
+    if tool("gdaldem"):
+        return []
+    try:
+        usage = subprocess.run(["gdaldem", "--help"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return ["-multithread"] if "-multithread" in usage.stdout + usage.stderr else []
+
+
+if "--worker" not in sys.argv and not tool("gdaldem"):
+    RUN_NOTES.append("gdaldem: " + ("run with -multithread" if _gdaldem_threading() else
+                                    "its usage (gdaldem --help) has no -multithread option: it computes on one thread "
+                                    "whatever --threads; GDAL_NUM_THREADS does not apply to it"))
+RUN_NOTES.append("single-threaded whatever --threads: numpy expressions, scipy.ndimage, scikit-image, "
+                 "rasterio.features.sieve, gdal_proximity.py, gdal_sieve.py, and xarray-spatial 0.10's numpy paths of "
+                 "slope, aspect, classify, focal.apply (its prange sits in a plain @ngjit kernel), cost_distance and "
+                 "flow_direction. Multi-threaded: numexpr (its own pool), xarray-spatial's eager proximity (scipy "
+                 "cKDTree query with workers=-1: every CPU of the process's affinity)")
+
+
 # ----------------------------------------------------------------------------
 # Terrain: slope (halo 1), aspect, relief
 # ----------------------------------------------------------------------------
@@ -162,22 +208,42 @@ register(Case(
     ours=lambda inp: ops.slope(inp["dem"]),
     scaling=True,
     peers=[
-        Peer("gdaldem slope", argv=lambda p, out: ["gdaldem", "slope", "-compute_edges", "-q", p["dem"], out],
-             skip=tool("gdaldem"), compare=within(1e-3)),
-        Peer("xrspatial.slope", modes=("eager", "dask"), run=_xrs("slope"), compare=within(1e-3)),
+        Peer("gdaldem slope", argv=lambda p, out: ["gdaldem", "slope", "-compute_edges", "-q", *_gdaldem_threading(),
+                                                   p["dem"], out],
+             skip=tool("gdaldem"), compare=within(1e-3), target=4.0),
+        Peer("xrspatial.slope", modes=("eager", "dask"), run=_xrs("slope"), compare=within(1e-3), target=1.5),
     ],
-    note="gdaldem reads and computes in float32 (agrees within 1e-3 degrees); xrspatial leaves the grid's edge NaN.",
+    note="gdaldem reads and computes in float32 (agrees within 1e-3 degrees); xrspatial leaves the grid's edge NaN. "
+         "Targets: 4x gdaldem, 1.5x xarray-spatial (eager and dask).",
 ))
 
 _aspect, _why = optional("evaluate.ops.terrain", "aspect", ("dem",))
+
+
+def _aspect_within(ours, peer, tol: float, interior: int = 1):
+    """Aspects equal to ``tol`` degrees on the circle, away from the edge; flat = NaN in ours, NaN or -9999 in peers."""
+    cut = (slice(interior, -interior or None),) * 2
+    a, b = ours[cut].astype(np.float64), peer[cut].astype(np.float64)
+    if a.shape != b.shape:
+        return f"DIFFER: shapes {a.shape} vs {b.shape}"
+    b = np.where(b < 0, np.nan, b)  # gdaldem -9999 / ArcGIS -1 for flat cells
+    if not np.array_equal(np.isnan(a), np.isnan(b)):
+        return f"DIFFER: flat/nodata masks differ in {int(np.sum(np.isnan(a) != np.isnan(b)))} cells"
+    d = np.abs(a - b)
+    d = np.minimum(d, 360.0 - d)
+    worst = float(np.nanmax(d)) if np.any(~np.isnan(d)) else 0.0
+    return None if worst <= tol else f"DIFFER: max angular |diff| {worst:.3g} > {tol:g} degrees"
 register(Case(
     "aspect", "aspect (Horn 3x3)", ("dem",),
     ours=(lambda inp: _aspect(inp["dem"])) if _aspect else None, skip=_why,
     peers=[
-        Peer("gdaldem aspect", argv=lambda p, out: ["gdaldem", "aspect", "-compute_edges", "-q", p["dem"], out],
-             skip=tool("gdaldem")),
-        Peer("xrspatial.aspect", modes=("eager", "dask"), run=_xrs("aspect")),
+        Peer("gdaldem aspect", argv=lambda p, out: ["gdaldem", "aspect", "-compute_edges", "-q", *_gdaldem_threading(),
+                                                    p["dem"], out],
+             skip=tool("gdaldem"), compare=lambda a, b: _aspect_within(a, b, 0.1)),
+        Peer("xrspatial.aspect", modes=("eager", "dask"), run=_xrs("aspect"), compare=lambda a, b: _aspect_within(a, b, 1e-3)),
     ],
+    note="compared as angles (359.99 vs 0.01 is 0.02 degrees) away from the edge; gdaldem computes in float32, which "
+         "moves the aspect of nearly flat cells by up to ~0.1 degrees.",
 ))
 
 RELIEF_WINDOW_M = 1000.0  # methods.md §2.2 item 2 default: 33 x 33 cells at 30 m
@@ -251,6 +317,19 @@ def _numpy_grade(slope: np.ndarray) -> np.ndarray:
     return g
 
 
+# the grade as a numexpr user writes it: a where-chain, upper-inclusive (v <= t1 -> 1), NaN -> 0. Thresholds go in
+# as float32 constants (exact for these values), so numexpr compares float32 without upcasting the slope.
+_NE_CONST = {f"t{i}": np.float32(t) for i, t in enumerate(SLOPE_THRESHOLDS_DEG)}
+NUMEXPR_GRADE = ("".join(f"where(s <= t{i}, {i + 1}, " for i in range(len(SLOPE_THRESHOLDS_DEG)))
+                 + f"where(s == s, {len(SLOPE_THRESHOLDS_DEG) + 1}, 0)" + ")" * len(SLOPE_THRESHOLDS_DEG))
+
+
+def _numexpr_grade(slope: np.ndarray) -> np.ndarray:
+    import numexpr
+
+    return numexpr.evaluate(NUMEXPR_GRADE, local_dict={"s": slope, **_NE_CONST})
+
+
 def _xrs_reclassify(inp):
     from xrspatial.classify import reclassify
 
@@ -263,11 +342,15 @@ register(Case(
     ours=lambda inp: ops.grade(inp["slope"], SLOPE_THRESHOLDS_DEG, better="smaller"),
     bytes_per_cell=4 + 1,  # read float32, write uint8
     peers=[
-        Peer("xrspatial.classify.reclassify", modes=("eager", "dask"), run=_xrs_reclassify, compare=identical),
+        Peer("xrspatial.classify.reclassify", modes=("eager", "dask"), run=_xrs_reclassify, compare=identical, target=3.0),
         Peer("numpy comparisons", modes=("eager", "dask"),
              run=lambda inp: _blockwise(inp, _numpy_grade, inp["slope"], dtype=np.uint8), compare=identical),
+        Peer("numexpr where-chain", modes=("eager", "dask"),
+             run=lambda inp: _numexpr(inp, _numexpr_grade, inp["slope"], dtype=np.int32), compare=identical),
     ],
-    note="xrspatial reclassify writes float32 (NaN for nodata), ours uint8 (0 for nodata).",
+    bw_target=BW_TARGET,
+    note="xrspatial reclassify writes float32 (NaN for nodata), numexpr int32 (it has no 8-bit integers), ours uint8 "
+         "(0 for nodata). Targets: 3x xarray-spatial; within 2x of the copy bandwidth.",
 ))
 
 
@@ -292,6 +375,16 @@ def _numpy_land_grade(slope: np.ndarray, silt: np.ndarray) -> np.ndarray:
     return out
 
 
+def _numexpr_land_grade(slope: np.ndarray, silt: np.ndarray) -> np.ndarray:
+    """The land_grade chain in numexpr: the grade where-chain, then the silt downgrade in a second expression."""
+    import numexpr
+
+    g = numexpr.evaluate(NUMEXPR_GRADE, local_dict={"s": slope, **_NE_CONST})
+    return numexpr.evaluate("where((g == 0) | (silt != silt), 0, where(silt >= c80, 5, where(silt >= c60, "
+                            "where(g >= 4, 5, g + 1), g)))",
+                            local_dict={"g": g, "silt": silt, "c80": np.float32(80.0), "c60": np.float32(60.0)})
+
+
 register(Case(
     "land_grade", "land_grade chain (grade+lookup+downgrade)", ("slope", "silt"),
     quick=True,
@@ -300,9 +393,13 @@ register(Case(
     scaling=True,
     peers=[Peer("numpy expression", modes=("eager", "dask"),
                 run=lambda inp: _blockwise(inp, _numpy_land_grade, inp["slope"], inp["silt"], dtype=np.uint8),
+                compare=identical),
+           Peer("numexpr where-chains", modes=("eager", "dask"),
+                run=lambda inp: _numexpr(inp, _numexpr_land_grade, inp["slope"], inp["silt"], dtype=np.int32),
                 compare=identical)],
-    note="models/agri_land.py land_grade on slope (from the DEM) and silt; the numpy peer is the same logic as "
-         "array expressions (dask: map_blocks of it).",
+    bw_target=BW_TARGET,
+    note="models/agri_land.py land_grade on slope (from the DEM) and silt; the numpy and numexpr peers are the same "
+         "logic as array expressions (dask: map_blocks of them). Target: within 2x of the copy bandwidth.",
 ))
 
 # Class breaks (ARCHITECTURE.md Scale class 4: a global reduction, then an elementwise pass)
@@ -330,23 +427,40 @@ def _xrs_classes(name, **kw):
     return run
 
 
+def _same_classes(share: float):
+    """A ``compare`` for peers that pick their own breaks: the share of cells in the same class (xrspatial: 0-based)."""
+
+    def compare(ours, peer):
+        b = peer.astype(np.float64)
+        b = np.where(np.isnan(b), 0, b + 1)  # xrspatial classes 0 … k-1 and NaN; ours 1 … k and 0
+        if ours.shape != b.shape:
+            return f"DIFFER: shapes {ours.shape} vs {b.shape}"
+        same = float(np.mean(ours.astype(np.float64) == b))
+        detail = f"{100 * same:.2f} % of cells in the same class"
+        return None if same == 1.0 else (f"agrees ({detail})" if same >= share else f"DIFFER: {detail} < {100 * share:g} %")
+
+    return compare
+
+
 register(Case(
     "quantile_classes", f"quantile breaks + classify ({N_CLASSES})", ("slope",),
     ours=(lambda inp: _classify(inp["slope"], _quantile_breaks(inp["slope"], N_CLASSES))) if _quantile_breaks and _classify else None,
     skip=_why_q or _why_c,
     peers=[
         Peer("numpy quantile(inverted_cdf)+searchsorted", run=_numpy_quantile_classes, compare=identical),
-        Peer("xrspatial.classify.quantile", modes=("eager", "dask"), run=_xrs_classes("quantile")),
+        Peer("xrspatial.classify.quantile", modes=("eager", "dask"), run=_xrs_classes("quantile", num_sample=20000),
+             compare=_same_classes(0.95)),
     ],
-    note="ours is exact for any chunking (two-pass rank selection); xrspatial interpolates percentiles, and its dask "
-         "path approximates them per chunk, so its classes differ slightly.",
+    note="ours is exact for any chunking (two-pass rank selection); xrspatial 0.10 interpolates percentiles of all "
+         "cells on numpy (num_sample is ignored there) and of a 20000-cell sample on dask (its default), so its "
+         "classes differ slightly.",
 ))
 register(Case(
     "natural_breaks", f"natural breaks + classify ({N_CLASSES})", ("slope",),
     ours=(lambda inp: _classify(inp["slope"], _natural_breaks(inp["slope"], N_CLASSES, bins=1024))) if _natural_breaks and _classify else None,
     skip=_why_n or _why_c,
     peers=[Peer("xrspatial.classify.natural_breaks(20000 samples)", modes=("eager", "dask"),
-                run=_xrs_classes("natural_breaks", num_sample=20000))],
+                run=_xrs_classes("natural_breaks", num_sample=20000), compare=_same_classes(0.9))],
     note="ours: Jenks on a 1024-bin histogram of all cells; xrspatial: exact Jenks on a 20000-cell sample.",
 ))
 
@@ -359,12 +473,29 @@ def _numpy_weighted(a, b):
     return (np.float32(WEIGHTS[0]) * a + np.float32(WEIGHTS[1]) * b).astype(np.float32)
 
 
+def _numexpr_weighted(a, b):
+    import numexpr
+
+    # float32 weights keep the expression in float32 (Python float literals would upcast it to float64)
+    return numexpr.evaluate("w0 * a + w1 * b", local_dict={"a": a, "b": b, "w0": np.float32(WEIGHTS[0]),
+                                                           "w1": np.float32(WEIGHTS[1])})
+
+
 register(Case(
     "weighted_sum", "weighted_sum (2 layers)", ("slope", "silt"),
+    quick=True,
     ours=(lambda inp: _weighted_sum([inp["slope"], inp["silt"]], WEIGHTS)) if _weighted_sum else None, skip=_why,
     bytes_per_cell=4 + 4 + 4,
     peers=[Peer("numpy expression", modes=("eager", "dask"), compare=within(1e-4, interior=0),
-                run=lambda inp: _blockwise(inp, _numpy_weighted, inp["slope"], inp["silt"], dtype=np.float32))],
+                run=lambda inp: _blockwise(inp, _numpy_weighted, inp["slope"], inp["silt"], dtype=np.float32)),
+           Peer("numexpr", modes=("eager", "dask"), compare=within(1e-4, interior=0), target=1.0,
+                run=lambda inp: _numexpr(inp, _numexpr_weighted, inp["slope"], inp["silt"], dtype=np.float32)),
+           Peer("numexpr (1 thread)", modes=("eager",), compare=within(1e-4, interior=0), threads=1,
+                run=lambda inp: _numexpr(inp, _numexpr_weighted, inp["slope"], inp["silt"], dtype=np.float32))],
+    bw_target=BW_TARGET,
+    note="ours accumulates in float64, numpy and numexpr in float32 (agree within 1e-4). 'numexpr' runs on the "
+         "run's threads (dask: one per task), 'numexpr (1 thread)' is pinned to one. Targets: 1x numexpr on the same "
+         "threads; within 2x of the copy bandwidth.",
 ))
 
 _matrix_lookup, _why = optional("evaluate.ops.combine", "matrix_lookup", ("matrix", "grades"))
@@ -382,22 +513,49 @@ register(Case(
     "matrix_lookup", "matrix_lookup (5x5 judgement matrix)", ("slope_grade", "silt_grade"),
     ours=(lambda inp: _matrix_lookup(MATRIX, inp["slope_grade"], inp["silt_grade"])) if _matrix_lookup else None, skip=_why,
     bytes_per_cell=1 + 1 + 1,
+    bw_target=BW_TARGET,
     peers=[Peer("numpy fancy indexing", modes=("eager", "dask"), compare=identical,
                 run=lambda inp: _blockwise(inp, _numpy_matrix, inp["slope_grade"], inp["silt_grade"], dtype=np.uint8))],
 ))
 
 # ----------------------------------------------------------------------------
-# Hydrology (no peer installed: pysheds, richdem and WhiteboxTools are not in the venv)
+# Hydrology: xarray-spatial 0.10's D8 flow direction (pysheds, richdem and WhiteboxTools are not in the venv)
 # ----------------------------------------------------------------------------
 
 MAX_SLOPE_LENGTH_M = 300.0
 _fdir, _why_fdir = optional("evaluate.ops.hydrology", "flow_direction", ("dem",))
 _facc, _why_facc = optional("evaluate.ops.hydrology", "flow_accumulation", ("dem_or_fdir", "max_length_m"))
 _ls, _why_ls = optional("evaluate.ops.hydrology", "ls_factor", ("dem", "max_slope_length_m"))
-_NO_HYDRO_PEER = "no peer installed (pysheds, richdem, WhiteboxTools are not in the venv; xrspatial 0.5 has no D8)"
+_NO_HYDRO_PEER = ("no peer: pysheds, richdem, WhiteboxTools are not in the venv, and xarray-spatial's "
+                  "flow_accumulation is uncapped and stops at its NaN edge, a different job")
+
+
+def _d8_within(interior: int = 1):
+    """Same ESRI D8 codes away from the edge (xrspatial leaves its edge NaN; ours routes edge cells out of the grid)."""
+
+    def compare(ours, peer):
+        cut = (slice(interior, -interior or None),) * 2
+        a, b = ours[cut].astype(np.float64), peer[cut].astype(np.float64)
+        if a.shape != b.shape:
+            return f"DIFFER: shapes {a.shape} vs {b.shape}"
+        a[a == 255] = np.nan  # our nodata code
+        n = int(np.sum((a != b) & ~(np.isnan(a) & np.isnan(b))))
+        return None if n == 0 else f"DIFFER in {n} of {a.size} interior cells"
+
+    return compare
+
+
+def _xrs_flow_direction(inp):
+    import xrspatial
+
+    return xrspatial.flow_direction(inp["dem"])
+
+
 register(Case(
     "flow_direction", "flow_direction (D8)", ("dem",),
-    ours=(lambda inp: _fdir(inp["dem"])) if _fdir else None, skip=_why_fdir, note=_NO_HYDRO_PEER,
+    ours=(lambda inp: _fdir(inp["dem"])) if _fdir else None, skip=_why_fdir,
+    peers=[Peer("xrspatial.flow_direction (d8)", modes=("eager", "dask"), run=_xrs_flow_direction, compare=_d8_within())],
+    note="both write ESRI D8 codes (0 for pits and flats); xrspatial leaves the grid's edge NaN, compared away from it.",
 ))
 register(Case(
     "flow_accumulation", f"flow_accumulation (capped {MAX_SLOPE_LENGTH_M:.0f} m)", ("dem",),
@@ -538,16 +696,36 @@ def _skimage_label(name):
 _label, _why = optional("evaluate.ops.patches", "label", ("classes", "connectivity"))
 register(Case(
     "label", "label (cropland patches, 8-conn)", ("cropland",),
+    quick=True,
     ours=(lambda inp: _label(inp["cropland"], connectivity=8)) if _label else None, skip=_why,
-    peers=[Peer("scipy.ndimage.label", run=_scipy_label, compare=identical),
+    peers=[Peer("scipy.ndimage.label", run=_scipy_label, compare=identical, target=1.0),
            Peer("skimage.measure.label", run=_skimage_label("cropland"), compare=identical)],
     note="peers are in-memory only (eager rows); the dask row is ARCHITECTURE.md Scale class 5 (chunk-local labels + "
          "face links solved on the driver).",
 ))
+def _same_partition(ours, peer):
+    """A ``compare`` for labellings numbered differently: one peer label per label of ours, and the other way round."""
+    if ours.shape != peer.shape:
+        return f"DIFFER: shapes {ours.shape} vs {peer.shape}"
+    a, b = ours.ravel().astype(np.float64), peer.ravel().astype(np.float64)
+    pairs = np.unique(np.stack([a, b], axis=1), axis=0)
+    na, nb = len(np.unique(a)), len(np.unique(b))
+    return None if len(pairs) == na == nb else f"DIFFER: {na} labels vs {nb}, {len(pairs)} distinct pairs"
+
+
+def _xrs_regions(inp):
+    import xrspatial
+
+    return xrspatial.regions(inp["landuse"], neighborhood=8)
+
+
 register(Case(
     "label_classes", "label (land-use regions, 8-conn)", ("landuse",),
     ours=(lambda inp: _label(inp["landuse"], connectivity=8)) if _label else None, skip=_why,
-    peers=[Peer("skimage.measure.label", run=_skimage_label("landuse"), compare=identical)],
+    peers=[Peer("skimage.measure.label", run=_skimage_label("landuse"), compare=identical),
+           Peer("xrspatial.regions (8-neighbourhood)", modes=("eager", "dask"), run=_xrs_regions,
+                compare=_same_partition)],
+    note="xarray-spatial numbers its regions in its own order (float64): compared as the same partition of the cells.",
 ))
 
 
@@ -624,12 +802,36 @@ def _same_table(ours, peer):
     return None if np.allclose(ours, peer, rtol=1e-12, atol=0) else "DIFFER: table values"
 
 
+def _xrs_crosstab(inp):
+    """xarray-spatial's zone x category cell counts, as rows (zone, class, cells) with cells > 0."""
+    import xrspatial
+
+    table = xrspatial.zonal_crosstab(inp["zones"], inp["landuse"], nodata_values=0)
+    classes = [c for c in table.columns if c != "zone"]
+    counts = table[classes].to_numpy()
+    z, k = np.nonzero(counts)
+    return np.column_stack([table["zone"].to_numpy()[z], np.asarray(classes, dtype=np.float64)[k], counts[z, k]])
+
+
+def _same_counts(ours, peer):
+    """Our (zone, class, cells, ha) table against a peer's (zone, class, cells) rows."""
+    ours = np.asarray(ours, dtype=np.float64)[:, :3]
+    peer = np.asarray(peer, dtype=np.float64)
+    ours, peer = ours[np.lexsort(ours.T[::-1])], peer[np.lexsort(peer.T[::-1])]
+    if ours.shape != peer.shape:
+        return f"DIFFER: {len(ours)} (zone, class) pairs vs {len(peer)}"
+    return None if np.array_equal(ours, peer) else f"DIFFER: counts differ in {int(np.sum(np.any(ours != peer, axis=1)))} pairs"
+
+
 _zonal, _why = optional("evaluate.ops.zonal", "zonal_area", ("zones", "classes", "unit"))
 register(Case(
     "zonal_area", "zonal_area (land use x zone, ha)", ("zones", "landuse"),
     ours=(lambda inp: _zonal(inp["zones"], inp["landuse"], unit="ha")) if _zonal else None, skip=_why,
-    peers=[Peer("numpy unique + bincount", run=_numpy_zonal_area, compare=_same_table)],
-    note=f"zones: {ZONE_CELLS}-cell squares (≈30 km counties); the dask row computes the delayed table.",
+    peers=[Peer("numpy unique + bincount", run=_numpy_zonal_area, compare=_same_table),
+           Peer("xrspatial.zonal_crosstab (cell counts)", run=_xrs_crosstab, compare=_same_counts)],
+    note=f"zones: {ZONE_CELLS}-cell squares (≈30 km counties); the dask row computes the delayed table. "
+         "xarray-spatial's crosstab counts cells (no per-row cell areas) and is eager only here: its dask path needs "
+         "dask.dataframe, which cannot be imported here (pyarrow is not installed).",
 ))
 
 
