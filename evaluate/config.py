@@ -19,7 +19,13 @@ from evaluate import units as units_mod
 
 DEFAULT_CHUNK = 2048
 RESAMPLING = ("nearest", "bilinear", "cubic", "cubic_spline", "lanczos", "average", "mode", "min", "max", "med")
+# GDAL resampling by kind where the grid is as fine as the source or finer, and where it is coarser
 DEFAULT_RESAMPLING = {"continuous": "bilinear", "categorical": "nearest", "mask": "nearest"}
+COARSENING_RESAMPLING = {"continuous": "average", "categorical": "mode", "mask": "mode"}
+# the grid is "coarser" when its cell is more than this fraction larger than the source's along either axis
+COARSER_TOLERANCE = 0.01
+CLASS_RESAMPLING = ("nearest", "mode", "min", "max", "med")  # methods that return one of the source's codes
+INPUT_PREFIX = "input_"  # outputs.write_inputs: <folder>/input_<name>.tif
 VECTOR_SUFFIXES = {".gpkg", ".shp", ".geojson", ".json", ".fgb", ".gml", ".kml"}
 
 
@@ -124,7 +130,7 @@ class InputSpec(_Strict):
     def _consistent(self) -> "InputSpec":
         if self.kind == "continuous" and self.units is None:
             raise ValueError("@units: a continuous input must declare its units (e.g. units: mm/a)")
-        if self.kind != "continuous" and self.resampling not in (None, "nearest", "mode", "min", "max", "med"):
+        if self.kind != "continuous" and self.resampling not in (None, *CLASS_RESAMPLING):
             raise ValueError(f"@resampling: {self.resampling!r} would invent class codes; use nearest or mode for {self.kind} inputs")
         if self.is_vector:
             if self.burn is not None and self.attribute is not None:
@@ -141,9 +147,21 @@ class InputSpec(_Strict):
     def effective_units(self) -> str:
         return self.units or ("mask" if self.kind == "mask" else "class")
 
-    @property
-    def effective_resampling(self) -> str:
-        return self.resampling or DEFAULT_RESAMPLING[self.kind]
+    def resampling_for(self, coarser: bool) -> str:
+        """The GDAL resampling method for this input: the config's ``resampling``, else the kind's default.
+
+        Parameters
+        ----------
+        coarser : bool
+            Whether the run grid is coarser than the source raster
+            (``layers.is_coarser``). Defaults: ``bilinear`` (continuous) and
+            ``nearest`` (categorical, mask) otherwise; ``average`` (GDAL's
+            coverage-weighted mean) and ``mode`` (GDAL's most common code,
+            weighted by coverage since GDAL 3.11) when coarser.
+        """
+        if self.resampling is not None:
+            return self.resampling
+        return (COARSENING_RESAMPLING if coarser else DEFAULT_RESAMPLING)[self.kind]
 
 
 class ModelRun(_Strict):
@@ -154,10 +172,18 @@ class ModelRun(_Strict):
 
 
 class OutputSpec(_Strict):
+    """Where and how outputs are written.
+
+    ``write_inputs`` names inputs to write as they were aligned onto the run
+    grid, ``input_<name>.tif`` beside the model outputs (checked against
+    ``inputs`` by :class:`RunConfig`).
+    """
+
     folder: ConfigPath
     formats: list[Literal["gtiff"]] = Field(default_factory=lambda: ["gtiff"])
     compress: Literal["deflate", "zstd", "lzw", "none"] = "deflate"
     tile_size: int = Field(512, ge=16, le=4096)
+    write_inputs: list[str] = Field(default_factory=list)
 
     @field_validator("tile_size")
     @classmethod
@@ -275,6 +301,14 @@ class RunConfig(_Strict):
             problems.append("models: no model is enabled")
         if problems:
             raise ValueError("\n".join(problems))
+        return self
+
+    @model_validator(mode="after")
+    def _write_inputs_known(self) -> "RunConfig":
+        unknown = [n for n in self.outputs.write_inputs if n not in self.inputs]
+        if unknown:
+            names = ", ".join(repr(n) for n in unknown)
+            raise ValueError(f"@outputs.write_inputs: unknown input{'s' if len(unknown) > 1 else ''} {names}; the inputs are {', '.join(self.inputs)}")
         return self
 
     def fingerprint(self) -> str:

@@ -1,10 +1,18 @@
 """The Stack: every input aligned lazily onto the run grid as a dask-backed DataArray.
 
 Rasters in any CRS, resolution and extent are warped window by window
-(GDAL's warper through ``rasterio.warp.reproject``, one window per dask
-block); vectors are rasterized per block from the features whose bounding box
-meets the block (read with the file's spatial index). Building the stack reads
-only metadata: no pixel is read until an output is written.
+(GDAL's warper through ``rasterio.warp.reproject`` with the exact transformer,
+on fixed 512-cell tiles); a raster on the grid's own lattice is read directly.
+Vectors are rasterized per block from the features whose bounding box meets
+the block (read with the file's spatial index). Building the stack reads only
+metadata: no pixel is read until an output is written.
+
+Resampling (see :func:`resolve_resampling`): continuous layers are
+interpolated bilinearly where the grid is as fine as the source or finer and
+averaged (GDAL ``average``: coverage-weighted mean) where it is coarser;
+categorical layers and masks take the nearest source cell, or the GDAL
+``mode`` where the grid is coarser. A config ``resampling:`` overrides this.
+Each layer records the method used in ``attrs["resampling"]``.
 
 Nodata representation on the grid: continuous layers are float32 with NaN;
 categorical layers are int32 with −1; masks are uint8 0/1 (nodata and
@@ -25,7 +33,7 @@ from affine import Affine
 from rasterio.windows import Window
 
 from evaluate import units as units_mod
-from evaluate.config import InputSpec
+from evaluate.config import COARSER_TOLERANCE, InputSpec
 from evaluate.grid import Grid, coords_of, georeference
 
 CATEGORICAL_NODATA = -1
@@ -79,6 +87,62 @@ def _finish(values: np.ndarray, valid: np.ndarray, kind: str) -> np.ndarray:
 _WARP_FILL = {"continuous": np.nan, "categorical": np.iinfo(np.int32).min, "mask": np.iinfo(np.int32).min}
 
 
+def warp_window(src, band: int, *, kind: str, src_nodata, resampling: str, scale, dst_crs, dst_transform, shape) -> np.ndarray:
+    """One window of a raster warped by GDAL onto the grid lattice, before conversion to the layer's dtype.
+
+    Parameters
+    ----------
+    src : rasterio.DatasetReader
+        The open source raster.
+    band : int
+        1-based band.
+    kind : {"continuous", "categorical", "mask"}
+        Selects the buffer: float64 filled with NaN (continuous) or int32
+        filled with ``_WARP_FILL`` (class codes and masks).
+    src_nodata : float or None
+        Source nodata value; GDAL leaves such cells out of every kernel.
+    resampling : str
+        A ``rasterio.enums.Resampling`` name, already resolved
+        (:func:`resolve_resampling`).
+    scale : tuple of float or None
+        Destination pixels per source pixel for the whole raster
+        (:func:`_warp_scale`); where below 1 it is passed to GDAL as
+        ``XSCALE``/``YSCALE``.
+    dst_crs, dst_transform, shape
+        The window on the grid.
+
+    Returns
+    -------
+    numpy.ndarray
+        GDAL's result. With ``tolerance=0`` every destination cell centre is
+        transformed exactly (no approximate transformer), so a bilinear value
+        in this float64 buffer equals the 4-neighbour formula evaluated at
+        that centre (≤ 2.3e-9 m on the SRTM DEM of tests/test_warp_exact.py;
+        GDAL's default 0.125-pixel approximation errs by up to 0.87 m there).
+    """
+    fill = _WARP_FILL[kind]
+    values = np.full(shape, fill, dtype=np.float64 if kind == "continuous" else np.int32)
+    # GDAL widens the bilinear/cubic kernel only when downsampling (scale < 1), from each
+    # processing window's size ratio unless XSCALE/YSCALE are given: fix it there from the whole
+    # raster; upsampling and average/mode/nearest do not use it
+    extra = {} if scale is None or min(scale) >= 1 else {"XSCALE": min(scale[0], 1.0), "YSCALE": min(scale[1], 1.0)}
+    reproject(
+        rasterio.band(src, band),
+        values,
+        src_nodata=src_nodata,
+        dst_transform=dst_transform,
+        dst_crs=dst_crs,
+        dst_nodata=fill,
+        init_dest_nodata=True,
+        resampling=Resampling[resampling],
+        # the exact transformer: GDAL's approximate one is interpolated per window, so its
+        # errors (up to 0.125 px by default) would change with the chunking
+        tolerance=0.0,
+        **extra,
+    )
+    return values
+
+
 def _read_raster_block(block_info=None, *, path, band, kind, nodata, resampling, grid_crs, grid_transform, offset, scale):
     """Read one block of a raster input onto the grid (runs inside a dask task)."""
     (r0, r1), (c0, c1) = block_info[None]["array-location"]
@@ -94,25 +158,11 @@ def _read_raster_block(block_info=None, *, path, band, kind, nodata, resampling,
             if src_nodata is not None and values.dtype.kind == "f" and np.isnan(src_nodata):
                 valid &= ~np.isnan(values)
         else:
-            fill = _WARP_FILL[kind]
-            values = np.full(shape, fill, dtype=np.float64 if kind == "continuous" else np.int32)
-            # GDAL widens the kernel only when downsampling (scale < 1): fix it there, leave upsampling alone
-            extra = {} if scale is None or min(scale) >= 1 else {"XSCALE": min(scale[0], 1.0), "YSCALE": min(scale[1], 1.0)}
-            reproject(
-                rasterio.band(src, band),
-                values,
-                src_nodata=src_nodata,
-                dst_transform=grid_transform @ Affine.translation(c0, r0),
-                dst_crs=grid_crs,
-                dst_nodata=fill,
-                init_dest_nodata=True,
-                resampling=Resampling[resampling],
-                # the exact transformer: GDAL's approximate one is interpolated per window, so its
-                # errors (up to 0.125 px by default) would change with the chunking
-                tolerance=0.0,
-                **extra,
+            values = warp_window(
+                src, band, kind=kind, src_nodata=src_nodata, resampling=resampling, scale=scale,
+                dst_crs=grid_crs, dst_transform=grid_transform @ Affine.translation(c0, r0), shape=shape,
             )
-            valid = ~np.isnan(values) if kind == "continuous" else values != fill
+            valid = ~np.isnan(values) if kind == "continuous" else values != _WARP_FILL[kind]
     if values.dtype.kind == "f":
         valid &= np.isfinite(values)
     return _finish(values, valid, kind)
@@ -121,9 +171,12 @@ def _read_raster_block(block_info=None, *, path, band, kind, nodata, resampling,
 def _warp_scale(src, grid: Grid) -> tuple[float, float] | None:
     """Destination pixels per source pixel along x and y, fixed for the whole warp (GDAL XSCALE/YSCALE).
 
-    GDAL otherwise derives the resampling kernel's footprint from each
-    processing window's size ratio; fixing it from the whole raster's extent
-    gives every window the same kernel.
+    The source's extent transformed to the grid CRS, divided by its pixel
+    counts, over the grid's cell size: a value below 1 means a grid cell is
+    larger than a source cell (downsampling). GDAL otherwise derives the
+    resampling kernel's footprint from each processing window's size ratio;
+    fixing it from the whole raster's extent gives every window the same
+    kernel.
     """
     from rasterio.warp import transform_bounds
 
@@ -134,8 +187,43 @@ def _warp_scale(src, grid: Grid) -> tuple[float, float] | None:
     return (xmax - xmin) / src.width / grid.transform.a, (ymax - ymin) / src.height / abs(grid.transform.e)
 
 
+def is_coarser(scale: tuple[float, float] | None) -> bool:
+    """Whether the grid is coarser than the source: a grid cell more than 1 % larger along either axis.
+
+    ``scale`` is :func:`_warp_scale` (destination pixels per source pixel).
+    The tolerance (``config.COARSER_TOLERANCE``) keeps a grid of the source's
+    own cell size in another CRS, where the transformed extent makes the
+    ratio wobble around 1, on the upsampling methods.
+    """
+    return scale is not None and min(scale) < 1.0 - COARSER_TOLERANCE
+
+
+def resolve_resampling(spec: InputSpec, scale: tuple[float, float] | None) -> str:
+    """The GDAL resampling method used to warp a raster input onto the grid.
+
+    The config's ``resampling:`` wins. Otherwise, by kind: where the grid is
+    as fine as the source or finer, ``bilinear`` for continuous layers (GDAL:
+    4-neighbour interpolation at the cell centre, source pixel centres at
+    +0.5) and ``nearest`` for class codes and masks; where it is coarser
+    (:func:`is_coarser`), ``average`` for continuous layers (GDAL ≥ 3.1: the
+    mean of the valid source pixels under the destination cell, each weighted
+    by the fraction of it covered) and ``mode`` for class codes and masks
+    (GDAL ≥ 3.11: the code covering the largest part of the destination cell,
+    ties broken by GDAL's scan order; older GDAL counted every touched source
+    pixel once). Interpolating class codes is refused by the config.
+    """
+    return spec.resampling_for(coarser=is_coarser(scale))
+
+
 def open_raster_layer(name: str, spec: InputSpec, grid: Grid, chunk_size: int) -> xr.DataArray:
-    """A lazy DataArray of a raster input on ``grid`` (metadata is read now, pixels at compute time)."""
+    """A lazy DataArray of a raster input on ``grid`` (metadata is read now, pixels at compute time).
+
+    A raster on the grid's lattice (same CRS, cell size and cell edges) is
+    read directly (``attrs["resampling"] == "none"``); any other is warped
+    with the method of :func:`resolve_resampling` on fixed
+    ``WARP_TILE``-cell tiles, then rechunked to ``chunk_size``, so its values
+    do not depend on the chunking.
+    """
     path = spec.path
     try:
         with rasterio.open(path) as src:
@@ -150,11 +238,12 @@ def open_raster_layer(name: str, spec: InputSpec, grid: Grid, chunk_size: int) -
                 _check_overlap(name, path, src.crs, src.bounds, grid)
             elif not _windows_overlap(offset, (src.height, src.width), grid.shape):
                 raise InputError(name, path, f"extent does not overlap the run grid {grid.bounds}")
-            scale = None if offset is not None or spec.effective_resampling == "nearest" else _warp_scale(src, grid)
+            scale = None if offset is not None else _warp_scale(src, grid)
     except rasterio.errors.RasterioIOError as exc:
         if not Path(path).exists():
             raise InputError(name, path, "file not found") from None
         raise InputError(name, path, f"cannot open as a raster: {exc}") from None
+    resampling = "none" if offset is not None else resolve_resampling(spec, scale)
     dtype = _DTYPES[spec.kind]
     # warped reads always run on the same fixed tiles, then are rechunked: GDAL's warper is
     # deterministic per output window but not across window layouts (kernel footprint, optimised
@@ -170,7 +259,7 @@ def open_raster_layer(name: str, spec: InputSpec, grid: Grid, chunk_size: int) -
         band=spec.band,
         kind=spec.kind,
         nodata=spec.nodata,
-        resampling=spec.effective_resampling,
+        resampling=resampling,
         grid_crs=grid.crs.to_wkt(),
         grid_transform=grid.transform,
         offset=offset,
@@ -178,7 +267,7 @@ def open_raster_layer(name: str, spec: InputSpec, grid: Grid, chunk_size: int) -
     )
     if offset is None:
         data = data.rechunk(chunks_for(grid, chunk_size))
-    return _wrap(name, data, spec, grid)
+    return _wrap(name, data, spec, grid, resampling)
 
 
 def _windows_overlap(offset, src_shape, grid_shape) -> bool:
@@ -198,9 +287,9 @@ def _check_overlap(name: str, path, crs, bounds, grid: Grid) -> None:
         raise InputError(name, path, f"extent {tuple(round(v, 3) for v in b)} (in the grid CRS) does not overlap the run grid {tuple(round(v, 3) for v in g)}")
 
 
-def _wrap(name: str, data: da.Array, spec: InputSpec, grid: Grid) -> xr.DataArray:
+def _wrap(name: str, data: da.Array, spec: InputSpec, grid: Grid, resampling: str) -> xr.DataArray:
     array = xr.DataArray(data, coords=coords_of(grid), dims=("y", "x"), name=name)
-    array.attrs = {"units": spec.effective_units, "kind": spec.kind, "source": str(spec.path)}
+    array.attrs = {"units": spec.effective_units, "kind": spec.kind, "source": str(spec.path), "resampling": resampling}
     return georeference(array, grid)
 
 
@@ -294,7 +383,7 @@ def open_vector_layer(name: str, spec: InputSpec, grid: Grid, chunk_size: int) -
         grid_crs=grid.crs.to_wkt(),
         grid_transform=grid.transform,
     )
-    return _wrap(name, data, spec, grid)
+    return _wrap(name, data, spec, grid, "rasterize_all_touched" if spec.all_touched else "rasterize")
 
 
 # --------------------------------------------------------------------------- stack

@@ -31,8 +31,9 @@ import rasterio
 import xarray as xr
 
 from evaluate import io, layers, units
-from evaluate.config import RunConfig
+from evaluate.config import INPUT_PREFIX, RunConfig
 from evaluate.grid import Grid, GridError
+from evaluate.modelspec import OutputDecl
 
 log = logging.getLogger("dualeval")
 
@@ -202,6 +203,39 @@ def build_outputs(config: RunConfig, stack: xr.Dataset) -> tuple[dict[str, io.Ra
     return outputs, resolved_all
 
 
+# the layer dtypes of evaluate.layers, with the nodata each is written with
+_INPUT_RASTER = {"continuous": ("float32", float("nan")), "categorical": ("int32", layers.CATEGORICAL_NODATA), "mask": ("uint8", None)}
+
+
+def build_input_outputs(config: RunConfig, stack: xr.Dataset) -> dict[str, io.RasterOutput]:
+    """The inputs named in ``outputs.write_inputs``, as aligned on the run grid, to write as ``input_<name>.tif``.
+
+    Each is the Stack's layer itself, in the units the config declared:
+    float32 with NaN nodata (continuous), int32 with −1 (categorical), uint8
+    0/1 (mask, no nodata value: 0 is "outside"). They are written in the same
+    pass and with the same atomic writer as the model outputs.
+    """
+    outputs = {}
+    for name in config.outputs.write_inputs:
+        layer, spec = stack[name], config.inputs[name]
+        dtype, nodata = _INPUT_RASTER[spec.kind]
+        decl = OutputDecl(
+            dtype=dtype,
+            description=f"input {name} on the run grid ({spec.kind}, resampling: {layer.attrs['resampling']})",
+            units=spec.effective_units if spec.kind == "continuous" else "",
+            nodata=nodata,
+        )
+        tags = {
+            "DUALEVAL_VERSION": engine_version(),
+            "DUALEVAL_INPUT": name,
+            "DUALEVAL_INPUT_PATH": str(spec.path),
+            "DUALEVAL_RESAMPLING": layer.attrs["resampling"],
+            "DUALEVAL_CONFIG_SHA256": config.fingerprint(),
+        }
+        outputs[f"{INPUT_PREFIX}{name}"] = io.RasterOutput(f"{INPUT_PREFIX}{name}", layer, decl, tags)
+    return outputs
+
+
 # --------------------------------------------------------------------------- scheduler
 @contextlib.contextmanager
 def scheduler(config: RunConfig):
@@ -297,6 +331,7 @@ def run(config: RunConfig, progress: Callable[[str, int, int], None] | None = No
     with steps.step("build graph"):
         stack = layers.build_stack(config.inputs, grid, config.compute.chunk_size)
         outputs, resolved = build_outputs(config, stack)
+        outputs.update(build_input_outputs(config, stack))
     with steps.step("compute and write rasters"), scheduler(config) as client:
         written = io.write_rasters(
             outputs,
@@ -321,7 +356,12 @@ def run(config: RunConfig, progress: Callable[[str, int, int], None] | None = No
         "grid": {**grid.to_dict(), "cells": grid.size},
         "compute": config.compute.model_dump(mode="json"),
         "generated_demo_inputs": generated,
-        "inputs": {n: {**fingerprint_file(s.path), "kind": s.kind, "units": s.effective_units, "resampling": s.effective_resampling} for n, s in config.inputs.items()},
+        # the method actually used: the config's, else the kind's default for this grid ("none": read on the grid's lattice)
+        "inputs": {
+            n: {**fingerprint_file(s.path), "kind": s.kind, "units": s.effective_units, "resampling": stack[n].attrs["resampling"],
+                **({"written": str(written[f"{INPUT_PREFIX}{n}"])} if f"{INPUT_PREFIX}{n}" in written else {})}
+            for n, s in config.inputs.items()
+        },
         "models": resolved,
         "outputs": {
             n: {"path": str(p), "dtype": outputs[n].decl.dtype, "description": outputs[n].decl.description,
@@ -341,4 +381,5 @@ def run(config: RunConfig, progress: Callable[[str, int, int], None] | None = No
 def _output_names(config: RunConfig) -> list[str]:
     from models import MODELS
 
-    return [o for m, r in config.models.items() if r.enabled for o in MODELS[m].SPEC.outputs]
+    names = [o for m, r in config.models.items() if r.enabled for o in MODELS[m].SPEC.outputs]
+    return names + [f"{INPUT_PREFIX}{n}" for n in config.outputs.write_inputs]

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from evaluate.cli import main
-from evaluate.config import ConfigError, ModelRun, load_config, parse_config
+from evaluate.config import ConfigError, InputSpec, ModelRun, load_config, parse_config
 from tests.helpers import dump_config, small_config, small_inputs, write_raster
 
 # --------------------------------------------------------------------------- helpers
@@ -166,6 +166,8 @@ CASES = [
          [[f"{C}: compute.chunk_size: chunk size must be between 16 and 32768 cells per side, got 0"]]),
     Case("tile_size_not_multiple_of_16", _set("outputs.tile_size", 100),
          [[f"{C}: outputs.tile_size: tile_size must be a multiple of 16 (GeoTIFF rule), got 100"]]),
+    Case("write_inputs_names_an_unknown_input", _set("outputs.write_inputs", ["dem", "slope"]),
+         [[f"{C}: outputs.write_inputs: unknown input 'slope'; the inputs are dem, soil_silt"]]),
     Case("config_file_does_not_exist", lambda config, root: None, [[f"{C}: config file not found"]]),
     # data-level problems, found by opening and sampling the inputs
     Case("input_file_not_found", _set("inputs.dem.path", "in/nope.tif"),
@@ -430,3 +432,39 @@ def test_validate_json_prints_json_when_grid_like_is_missing(tmp_path: Path, cap
     result = json.loads(out)
     assert result["valid"] is False
     assert result["problems"] == [f"{path}: grid.like: file not found ({root / 'nope.tif'})"]
+
+
+# --------------------------------------------------------------------------- resampling and write_inputs
+
+
+@pytest.mark.parametrize("kind", ["categorical", "mask"])
+@pytest.mark.parametrize("method", ["bilinear", "cubic", "average", "lanczos"])
+def test_interpolating_class_codes_is_refused(kind, method):
+    data = _relative_config()
+    data["inputs"]["landuse"] = {"path": "in/landuse.tif", "kind": kind, "resampling": method}
+    with pytest.raises(ConfigError) as info:
+        parse_config(data, source="x.yaml")
+    assert f"x.yaml: inputs.landuse.resampling: {method!r} would invent class codes; use nearest or mode for {kind} inputs" in info.value.lines
+
+
+@pytest.mark.parametrize(
+    "kind, override, finer, coarser",
+    [
+        ("continuous", None, "bilinear", "average"),
+        ("categorical", None, "nearest", "mode"),
+        ("mask", None, "nearest", "mode"),
+        ("continuous", "cubic", "cubic", "cubic"),  # the config's method wins either way
+        ("categorical", "nearest", "nearest", "nearest"),
+    ],
+)
+def test_resampling_defaults_by_kind_and_grid_and_the_override(kind, override, finer, coarser):
+    spec = InputSpec(path=Path("layer.tif"), kind=kind, units="m" if kind == "continuous" else None, resampling=override)
+    assert spec.resampling_for(coarser=False) == finer
+    assert spec.resampling_for(coarser=True) == coarser
+
+
+def test_write_inputs_accepts_input_names():
+    data = _relative_config()
+    data["outputs"]["write_inputs"] = ["soil_silt", "dem"]
+    assert parse_config(data, base_dir=Path("/data/cfg")).outputs.write_inputs == ["soil_silt", "dem"]
+    assert parse_config(_relative_config(), base_dir=Path("/data/cfg")).outputs.write_inputs == []

@@ -13,7 +13,7 @@ from rasterio.features import rasterize
 
 from evaluate.config import InputSpec
 from evaluate.grid import Grid
-from evaluate.layers import InputError, build_stack, open_layer, sample_raster, to_units
+from evaluate.layers import InputError, build_stack, is_coarser, open_layer, sample_raster, to_units
 from evaluate.units import UnitsError, check_plausible
 from models import MODELS
 from tests.helpers import chunkings, no_compute, require_tool, write_raster
@@ -48,17 +48,29 @@ def gdalwarp(src, dst, resampling, tmp_path):
         return ds.read(1, masked=True)
 
 
-@pytest.mark.parametrize("res_deg", [0.0004, 0.0001])  # coarser than the grid (upsampling) and finer (downsampling)
-def test_reprojected_continuous_raster_lands_where_gdalwarp_puts_it(tmp_path, res_deg):
+@pytest.mark.parametrize(
+    "res_deg, resampling, gdal_r, rtol",
+    [
+        # upsampling (source coarser than the grid): bilinear by default; both sides use the exact
+        # transformer, so they agree to float32 rounding (bit-identical with gdalwarp 3.6.2)
+        (0.0004, None, "bilinear", 2.5e-7),
+        # downsampling: average by default, GDAL's coverage-weighted mean of the footprint, computed per
+        # cell from the exact transformer, so the fixed tiles change nothing: equal to float32 rounding
+        (0.0001, None, "average", 2.5e-7),
+        # bilinear forced by the config when downsampling: GDAL sizes the kernel from each processing
+        # window's size ratio, we from the whole raster's (fixed, for chunk invariance): ≤ 5e-4
+        (0.0001, "bilinear", "bilinear", 5e-4),
+    ],
+)
+def test_reprojected_continuous_raster_lands_where_gdalwarp_puts_it(tmp_path, res_deg, resampling, gdal_r, rtol):
     src = lonlat_source(tmp_path, res_deg)
-    ref = gdalwarp(src, tmp_path / "ref.tif", "bilinear", tmp_path)
-    spec = InputSpec(path=src, kind="continuous", units="m")
-    ours = open_layer("dem", spec, GRID, chunk_size=16).values
+    ref = gdalwarp(src, tmp_path / "ref.tif", gdal_r, tmp_path)
+    spec = InputSpec(path=src, kind="continuous", units="m", resampling=resampling)
+    layer = open_layer("dem", spec, GRID, chunk_size=16)
+    assert layer.attrs["resampling"] == gdal_r
+    ours = layer.values
     assert ours.shape == ref.shape
-    # upsampling agrees within 1e-5 relative (≤ 3 mm on this ~500 m surface; the same with gdalwarp
-    # -wt Float64, so not a float32 effect). Downsampling: GDAL sizes the bilinear kernel from each
-    # processing window's size ratio, we from the whole raster's (fixed, for chunk invariance): ≤ 5e-4
-    np.testing.assert_allclose(ours, ref.filled(np.nan).astype(np.float32), rtol=1e-5 if res_deg >= 0.0004 else 5e-4)
+    np.testing.assert_allclose(ours, ref.filled(np.nan).astype(np.float32), rtol=rtol)
 
 
 def test_reprojected_categorical_raster_matches_gdalwarp_nearest_exactly(tmp_path):
@@ -97,6 +109,43 @@ def test_warp_chunk_sizes_including_one_cell(warped_sources, chunk_size):
     spec = InputSpec(path=continuous, kind="continuous", units="m")
     small = Grid.from_bounds((380000, 2520000, 380000 + 9 * 30, 2520000 + 7 * 30), 30, "EPSG:4547")
     np.testing.assert_array_equal(open_layer("a", spec, small, chunk_size).values, open_layer("a", spec, small, 4096).values)
+
+
+@pytest.mark.parametrize(
+    "scale, coarser",
+    [((1.0, 1.0), False), ((0.995, 3.0), False), ((0.98, 3.0), True), ((3.0, 0.5), True), ((2.0, 2.0), False), (None, False)],
+)
+def test_the_grid_is_coarser_when_its_cell_is_over_one_percent_larger_along_either_axis(scale, coarser):
+    assert is_coarser(scale) is coarser
+
+
+@pytest.mark.parametrize(
+    "kind, res_deg, override, expected",
+    [
+        ("continuous", 0.0004, None, "bilinear"),  # ~34 × 44 m source cells onto 30 m: upsampling
+        ("continuous", 0.0001, None, "average"),  # ~9 × 11 m source cells: coarsening
+        ("categorical", 0.0004, None, "nearest"),
+        ("categorical", 0.0001, None, "mode"),
+        ("mask", 0.0001, None, "mode"),
+        ("continuous", 0.0001, "bilinear", "bilinear"),  # the config's method wins
+        ("categorical", 0.0001, "nearest", "nearest"),
+    ],
+)
+def test_resampling_is_chosen_by_kind_and_grid_unless_the_config_says(tmp_path, kind, res_deg, override, expected):
+    src = lonlat_source(tmp_path, res_deg, categorical=kind != "continuous")
+    spec = InputSpec(path=src, kind=kind, units="m" if kind == "continuous" else None, resampling=override)
+    layer = open_layer("a", spec, GRID, chunk_size=16)
+    assert layer.attrs["resampling"] == expected
+    if kind == "categorical" and expected == "mode":
+        assert set(np.unique(layer.values)) <= {-1, 100, 200, 300, 400}  # only the source's codes
+
+
+def test_layers_read_on_the_lattice_or_rasterized_record_no_resampling(tmp_path, vector_file):
+    path = write_raster(tmp_path / "a.tif", np.ones((47, 61), np.float32), transform=GRID.transform)
+    assert open_layer("a", InputSpec(path=path, kind="continuous", units="m", resampling="cubic"), GRID, 16).attrs["resampling"] == "none"
+    vector = vector_file[0]
+    assert open_layer("z", InputSpec(path=vector, kind="mask"), GRID, 16).attrs["resampling"] == "rasterize"
+    assert open_layer("z", InputSpec(path=vector, kind="mask", all_touched=True), GRID, 16).attrs["resampling"] == "rasterize_all_touched"
 
 
 def test_raster_on_the_grid_lattice_is_read_directly_and_outside_is_nodata(tmp_path):

@@ -2,12 +2,16 @@
 import json
 
 import numpy as np
+import pyogrio.raw
 import pytest
 import rasterio
+import shapely
+from affine import Affine
 
 from evaluate.config import parse_config
-from evaluate.runner import RunError, run
-from tests.helpers import small_config, small_inputs
+from evaluate.layers import build_stack
+from evaluate.runner import RunError, resolve_grid, run
+from tests.helpers import CRS, ORIGIN, silt, small_config, small_inputs, write_raster
 
 
 def run_with(tmp_path, inputs, name, **compute):
@@ -47,6 +51,7 @@ def test_manifest_records_provenance(threaded, inputs):
     assert params["slope_thresholds_deg"] == {"value": [2, 6, 15, 25], "from": "default", "default_source": params["slope_thresholds_deg"]["default_source"]}
     assert "§4.1" in params["slope_thresholds_deg"]["default_source"]
     assert manifest["inputs"]["dem"]["hash_method"] == "sha256" and manifest["inputs"]["dem"]["bytes"] == inputs["dem"].stat().st_size
+    assert manifest["inputs"]["dem"]["resampling"] == "none"  # on the grid's lattice: read directly
     assert {s["step"] for s in manifest["steps"]} == {"check inputs", "build graph", "compute and write rasters"}
     assert all(s["wall_s"] >= 0 and s["peak_rss_mib"] > 50 for s in manifest["steps"])
     assert manifest["peak_rss_mib"] == max(s["peak_rss_mib"] for s in manifest["steps"])
@@ -84,3 +89,46 @@ def test_run_on_an_existing_cluster_by_address(tmp_path, inputs, threaded):
         result = run_with(tmp_path, inputs, "remote", scheduler=cluster.scheduler_address)
     for name in ("agri_land", "slope_deg"):
         np.testing.assert_array_equal(read(result.outputs[name]), read(threaded.outputs[name]))
+
+
+def test_write_inputs_writes_the_aligned_layers_and_the_manifest_records_the_resampling_used(tmp_path, inputs):
+    """``outputs.write_inputs``: each named input as the Stack computed it, in its declared units and layer dtype."""
+    # silt at 10 m (a coarser grid: averaged), land use at 10 m (mode), a mask polygon (rasterized)
+    fine = Affine(10, 0, ORIGIN[0], 0, -10, ORIGIN[1])
+    silt_values = np.repeat(np.repeat(silt(90, 110), 3, 0), 3, 1)
+    silt_values[30:45, 60:75] = -1.0
+    silt_10m = write_raster(tmp_path / "silt10.tif", silt_values, transform=fine, nodata=-1.0)
+    codes = (np.arange(270 * 330).reshape(270, 330) // 7 % 4 + 1).astype(np.int16)
+    codes[:9] = 0
+    landuse = write_raster(tmp_path / "landuse.tif", codes, transform=fine, nodata=0)
+    reserve = shapely.Point(ORIGIN[0] + 1500, ORIGIN[1] - 1200).buffer(600)
+    pyogrio.raw.write(str(tmp_path / "reserve.gpkg"), geometry=shapely.to_wkb(np.array([reserve], dtype=object)), field_data=[], fields=[], crs=CRS, geometry_type="Polygon", driver="GPKG")
+    config = small_config(tmp_path, {"dem": inputs["dem"], "soil_silt": silt_10m}, outputs={"folder": str(tmp_path / "out"), "write_inputs": ["dem", "soil_silt", "landuse", "reserve"]})
+    config["inputs"]["landuse"] = {"path": str(landuse), "kind": "categorical"}
+    config["inputs"]["reserve"] = {"path": str(tmp_path / "reserve.gpkg"), "kind": "mask"}
+    parsed = parse_config(config, source=tmp_path / "w.yaml", base_dir=tmp_path)
+    result = run(parsed)
+
+    stack = build_stack(parsed.inputs, resolve_grid(parsed), parsed.compute.chunk_size)
+    expected = {"dem": ("float32", "none", "m"), "soil_silt": ("float32", "average", "percent"), "landuse": ("int32", "mode", ""), "reserve": ("uint8", "rasterize", "")}
+    manifest = json.loads(result.manifest.read_text(encoding="utf-8"))
+    for name, (dtype, resampling, units) in expected.items():
+        path = result.outputs[f"input_{name}"]
+        assert path == tmp_path / "out" / f"input_{name}.tif"
+        with rasterio.open(path) as ds:
+            assert ds.dtypes[0] == dtype and (ds.units[0] or "") == units and ds.tags()["DUALEVAL_RESAMPLING"] == resampling
+            values = ds.read(1)
+            nodata = ds.nodata
+        np.testing.assert_array_equal(values, stack[name].values)  # the Stack's layer, bit for bit (NaN for NaN)
+        assert manifest["inputs"][name]["resampling"] == resampling and manifest["inputs"][name]["written"] == str(path)
+        assert manifest["outputs"][f"input_{name}"]["dtype"] == dtype
+        if dtype == "float32":
+            assert np.isnan(nodata) and np.isnan(values).any()
+        elif dtype == "int32":
+            assert nodata == -1 and (values == -1).any() and set(np.unique(values)) <= {-1, 1, 2, 3, 4}
+        else:
+            assert nodata is None and set(np.unique(values)) == {0, 1}
+    assert sorted(p.name for p in (tmp_path / "out").iterdir() if p.suffix == ".tif") == sorted(
+        ["agri_land.tif", "slope_deg.tif"] + [f"input_{n}.tif" for n in expected]
+    )
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.endswith(".partial")]
