@@ -20,6 +20,7 @@ categorical layers are int32 with −1; masks are uint8 0/1 (nodata and
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Mapping
 
@@ -35,6 +36,7 @@ from rasterio.windows import Window
 from evaluate import units as units_mod
 from evaluate.config import COARSER_TOLERANCE, InputSpec
 from evaluate.grid import Grid, coords_of, georeference
+from evaluate.ops._wrap import map_cells, register_window_source
 
 CATEGORICAL_NODATA = -1
 WARP_TILE = 512  # cells per side of the fixed tiles on which rasters are warped
@@ -143,9 +145,13 @@ def warp_window(src, band: int, *, kind: str, src_nodata, resampling: str, scale
     return values
 
 
-def _read_raster_block(block_info=None, *, path, band, kind, nodata, resampling, grid_crs, grid_transform, offset, scale):
-    """Read one block of a raster input onto the grid (runs inside a dask task)."""
-    (r0, r1), (c0, c1) = block_info[None]["array-location"]
+def _read_raster_window(r0, r1, c0, c1, *, path, band, kind, nodata, resampling, grid_crs, grid_transform, offset, scale):
+    """Rows ``r0:r1``, columns ``c0:c1`` of a raster input on the grid (runs inside a dask task).
+
+    Any window gives the bits of the same cells read in any other window: a
+    lattice read is a plain copy, and the warp transforms every cell centre
+    exactly with a kernel fixed for the whole raster (tests/test_warp_exact.py).
+    """
     shape = (r1 - r0, c1 - c0)
     with rasterio.open(path) as src:
         src_nodata = src.nodata if nodata is None else nodata
@@ -166,6 +172,16 @@ def _read_raster_block(block_info=None, *, path, band, kind, nodata, resampling,
     if values.dtype.kind == "f":
         valid &= np.isfinite(values)
     return _finish(values, valid, kind)
+
+
+def _block_reader(read_window):
+    """A ``da.map_blocks`` function reading each block's window with ``read_window``."""
+
+    def read_block(block_info=None):
+        (r0, r1), (c0, c1) = block_info[None]["array-location"]
+        return read_window(r0, r1, c0, c1)
+
+    return read_block
 
 
 def _warp_scale(src, grid: Grid) -> tuple[float, float] | None:
@@ -249,12 +265,8 @@ def open_raster_layer(name: str, spec: InputSpec, grid: Grid, chunk_size: int) -
     # deterministic per output window but not across window layouts (kernel footprint, optimised
     # float32 paths), so this makes warped layers independent of the run's chunking
     read_chunks = chunks_for(grid, chunk_size if offset is not None else WARP_TILE)
-    data = da.map_blocks(
-        _read_raster_block,
-        dtype=dtype,
-        chunks=read_chunks,
-        meta=np.empty((0, 0), dtype=dtype),
-        name=f"read-{name}-" + da.core.tokenize(str(path), spec.model_dump_json(), grid.to_dict(), chunk_size),
+    read_window = functools.partial(
+        _read_raster_window,
         path=str(path),
         band=spec.band,
         kind=spec.kind,
@@ -265,8 +277,17 @@ def open_raster_layer(name: str, spec: InputSpec, grid: Grid, chunk_size: int) -
         offset=offset,
         scale=scale,
     )
+    data = da.map_blocks(
+        _block_reader(read_window),
+        dtype=dtype,
+        chunks=read_chunks,
+        meta=np.empty((0, 0), dtype=dtype),
+        name=f"read-{name}-" + da.core.tokenize(str(path), spec.model_dump_json(), grid.to_dict(), chunk_size, WARP_TILE),
+    )
     if offset is None:
         data = data.rechunk(chunks_for(grid, chunk_size))
+    # stencils read their padded windows straight from the file (bounded memory, see register_window_source)
+    register_window_source(data, read_window)
     return _wrap(name, data, spec, grid, resampling)
 
 
@@ -329,15 +350,14 @@ def _burn_values(name: str, spec: InputSpec, raw: np.ndarray | None, count: int)
         ) from None
 
 
-def _rasterize_block(block_info=None, *, layer_name, spec, vector_crs, grid_crs, grid_transform):
-    """Rasterize the features meeting one block (runs inside a dask task)."""
+def _rasterize_window(r0, r1, c0, c1, *, layer_name, spec, vector_crs, grid_crs, grid_transform):
+    """Rasterize the features meeting rows ``r0:r1``, columns ``c0:c1`` of the grid (runs inside a dask task)."""
     import pyogrio.raw
     import shapely
     from pyproj import Transformer
     from rasterio.features import rasterize
     from rasterio.warp import transform_bounds
 
-    (r0, r1), (c0, c1) = block_info[None]["array-location"]
     shape = (r1 - r0, c1 - c0)
     transform = grid_transform @ Affine.translation(c0, r0)
     xmin, ymax = transform.c, transform.f
@@ -371,18 +391,17 @@ def open_vector_layer(name: str, spec: InputSpec, grid: Grid, chunk_size: int) -
     vector_crs = CRS.from_user_input(info["crs"])
     _check_overlap(name, spec.path, vector_crs, info["total_bounds"], grid)
     dtype = _DTYPES[spec.kind]
+    read_window = functools.partial(
+        _rasterize_window, layer_name=name, spec=spec, vector_crs=vector_crs.to_wkt(), grid_crs=grid.crs.to_wkt(), grid_transform=grid.transform
+    )
     data = da.map_blocks(
-        _rasterize_block,
+        _block_reader(read_window),
         dtype=dtype,
         chunks=chunks_for(grid, chunk_size),
         meta=np.empty((0, 0), dtype=dtype),
         name=f"rasterize-{name}-" + da.core.tokenize(str(spec.path), spec.model_dump_json(), grid.to_dict(), chunk_size),
-        layer_name=name,
-        spec=spec,
-        vector_crs=vector_crs.to_wkt(),
-        grid_crs=grid.crs.to_wkt(),
-        grid_transform=grid.transform,
     )
+    register_window_source(data, read_window)
     return _wrap(name, data, spec, grid, "rasterize_all_touched" if spec.all_touched else "rasterize")
 
 
@@ -407,9 +426,8 @@ def to_units(array: xr.DataArray, units: str) -> xr.DataArray:
     if units_mod.canonical(declared) == units_mod.canonical(units):
         return array
     convert = units_mod.conversion(declared, units)
-    out = convert(array)
-    out.attrs = {**array.attrs, "units": units_mod.canonical(units), "converted_from": declared}
-    return out
+    # through map_cells, so a converted layer keeps its window source (stencils on it stay bounded)
+    return map_cells(convert, array, dtype=array.dtype, attrs={**array.attrs, "units": units_mod.canonical(units), "converted_from": declared})
 
 
 def sample_raster(path: Path, band: int = 1, nodata: float | None = None, windows: int = 4, size: int = 256) -> np.ndarray:

@@ -302,3 +302,38 @@ def test_sample_is_bounded_and_masks_nodata(tmp_path):
     sample = sample_raster(path, windows=2, size=64)
     assert sample.size == 4 * 64 * 64
     assert np.nanmin(sample) >= 10
+
+
+# ---------------------------------------------------------------- stencils read their halos from the sources
+def _terrain_raster(tmp_path):
+    from tests.helpers import terrain
+
+    values = terrain(GRID.height, GRID.width)
+    values[10:14, 20:30] = -9999  # nodata edges inside the grid
+    return write_raster(tmp_path / "dem.tif", values, transform=GRID.transform, nodata=-9999)
+
+
+@pytest.mark.parametrize("chunk_size", [1, 4, 7, 16, 4096])
+def test_stencils_on_stack_layers_read_padded_windows_and_equal_the_eager_result(tmp_path, warped_sources, vector_file, chunk_size):
+    """A stencil over a lattice read, a warped layer (converted km → m), or a rasterized vector reads its halo from the
+    file: one task per block (no gathering of neighbouring chunks) and the bits of the eager computation."""
+    from evaluate import ops
+
+    specs = {
+        "lattice": InputSpec(path=_terrain_raster(tmp_path), kind="continuous", units="m"),
+        "warped": InputSpec(path=warped_sources[0], kind="continuous", units="m"),
+        "vector": InputSpec(path=vector_file[0], kind="categorical", attribute="code"),
+    }
+    for name, spec in specs.items():
+        layer = open_layer(name, spec, GRID, chunk_size)
+        eager_layer = layer.compute()
+        if spec.kind == "continuous":
+            with no_compute():
+                lazy = ops.focal(ops.slope(to_units(layer.assign_attrs(units="km"), "m"), grid=GRID), "max", radius_m=60.0, grid=GRID)
+            eager = ops.focal(ops.slope(to_units(eager_layer.assign_attrs(units="km"), "m"), grid=GRID), "max", radius_m=60.0, grid=GRID)
+        else:
+            with no_compute():
+                lazy = ops.focal(layer, "majority", radius_m=45.0, nodata=-1, grid=GRID)
+            eager = ops.focal(eager_layer, "majority", radius_m=45.0, nodata=-1, grid=GRID)
+        assert len(dict(lazy.data.__dask_graph__())) == lazy.data.npartitions, name
+        np.testing.assert_array_equal(lazy.values, eager.values, err_msg=name)

@@ -375,6 +375,12 @@ def _coarse_cost_distance(sources, resistance, max_cost, min_resistance, beyond,
     return out
 
 
+def _pace_block(speed: np.ndarray) -> np.ndarray:
+    """Minutes per metre from metres per minute; NaN where the speed is not positive (impassable)."""
+    speed = speed.astype(np.float64)
+    return 1.0 / np.where(speed > 0, speed, np.nan)
+
+
 def travel_time(
     sources: xr.DataArray,
     speed_m_per_min: xr.DataArray,
@@ -416,8 +422,8 @@ def travel_time(
     """
     if not (np.isfinite(max_speed_m_per_min) and max_speed_m_per_min > 0):
         raise ValueError(f"max_speed_m_per_min must be a positive finite speed, got {max_speed_m_per_min!r}")
-    speed = speed_m_per_min.astype(np.float64)
-    pace = 1.0 / speed.where(speed > 0)
+    # elementwise through map_cells, so the speed layer's window source survives (bounded stencil memory)
+    pace = map_cells(_pace_block, speed_m_per_min, dtype=np.float64)
     result = cost_distance(
         sources,
         pace,

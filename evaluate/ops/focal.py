@@ -20,7 +20,7 @@ import xarray as xr
 
 from evaluate.grid import Grid, grid_of
 from evaluate.kernels.focal import STAT_CODES, focal_statistic
-from evaluate.ops._wrap import map_stencil
+from evaluate.ops._wrap import map_cells, map_stencil
 
 FOCAL_STATS = ("mean", "min", "max", "majority", "sum", "std")
 FOCAL_SHAPES = ("square", "circle", "annulus")
@@ -174,7 +174,9 @@ def focal(
     units = values.attrs.get("units")
     out_dtype = _statistic_dtype(stat, in_dtype)
     if nodata is not None and not (isinstance(nodata, float) and math.isnan(nodata)):
-        values = values.where(values != nodata)
+        # elementwise through map_cells, so the input's window source survives (bounded stencil memory)
+        probe = np.zeros(1, dtype=in_dtype)
+        values = map_cells(lambda v: np.where(v != nodata, v, np.nan), values, dtype=np.where(probe != nodata, probe, np.nan).dtype, attrs=values.attrs)
     integer_out = not np.issubdtype(out_dtype, np.floating)
     # an integer layer without a nodata value has a valid centre in every window: no NaN to replace then
     int_fill = 0 if nodata is None else nodata
