@@ -182,8 +182,19 @@ class OutputSpec(_Strict):
     folder: ConfigPath
     formats: list[Literal["gtiff"]] = Field(default_factory=lambda: ["gtiff"])
     compress: Literal["deflate", "zstd", "lzw", "none"] = "deflate"
+    # GDAL's ZLEVEL (deflate, 1-9; 12 with libdeflate) or ZSTD_LEVEL (zstd, 1-22); None keeps GDAL's default (6 / 9)
+    compress_level: int | None = Field(None, ge=1, le=22)
     tile_size: int = Field(512, ge=16, le=4096)
     write_inputs: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _level_fits(self) -> "OutputSpec":
+        limits = {"deflate": 12, "zstd": 22}
+        if self.compress_level is not None and self.compress not in limits:
+            raise ValueError(f"@compress_level: {self.compress} takes no level (only deflate and zstd do)")
+        if self.compress_level is not None and self.compress_level > limits[self.compress]:
+            raise ValueError(f"@compress_level: {self.compress} levels go from 1 to {limits[self.compress]}, got {self.compress_level}")
+        return self
 
     @field_validator("tile_size")
     @classmethod

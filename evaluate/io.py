@@ -72,7 +72,7 @@ def refuse_input_paths(targets: Iterable[Path], inputs: Iterable[Path]) -> None:
             raise OutputError(f"output {target} is also an input of this run; choose another outputs.folder")
 
 
-def _profile(grid: Grid, decl: OutputDecl, compress: str, tile: int) -> dict:
+def _profile(grid: Grid, decl: OutputDecl, compress: str, tile: int, level: int | None = None) -> dict:
     dtype = np.dtype(decl.dtype)
     profile = {
         "driver": "GTiff",
@@ -95,6 +95,8 @@ def _profile(grid: Grid, decl: OutputDecl, compress: str, tile: int) -> dict:
     if compress != "none":
         profile["compress"] = compress
         profile["predictor"] = 3 if dtype.kind == "f" else 2
+    if level is not None:
+        profile["zstd_level" if compress == "zstd" else "zlevel"] = level
     return profile
 
 
@@ -163,6 +165,7 @@ def write_rasters(
     grid: Grid,
     *,
     compress: str = "deflate",
+    compress_level: int | None = None,
     tile_size: int = 512,
     client=None,
     progress: Callable[[int, int], None] | None = None,
@@ -195,7 +198,7 @@ def write_rasters(
         for name, out in outputs.items():
             if out.array.shape != grid.shape:
                 raise OutputError(f"output {name} has shape {out.array.shape}, not the grid's {grid.shape}")
-            ds = rasterio.open(partials[name], "w", **_profile(grid, out.decl, compress, tile_size))
+            ds = rasterio.open(partials[name], "w", **_profile(grid, out.decl, compress, tile_size, compress_level))
             datasets[name] = ds
             if out.decl.is_class:
                 ds.write_colormap(1, _colormap(out.decl))

@@ -332,16 +332,21 @@ def run(config: RunConfig, progress: Callable[[str, int, int], None] | None = No
         stack = layers.build_stack(config.inputs, grid, config.compute.chunk_size)
         outputs, resolved = build_outputs(config, stack)
         outputs.update(build_input_outputs(config, stack))
+    write_stats: dict = {}
     with steps.step("compute and write rasters"), scheduler(config) as client:
         written = io.write_rasters(
             outputs,
             config.outputs.folder,
             grid,
             compress=config.outputs.compress,
+            compress_level=config.outputs.compress_level,
             tile_size=config.outputs.tile_size,
             client=client,
             progress=(lambda done, total: progress("compute and write rasters", done, total)) if progress else None,
+            stats=write_stats,
         )
+    # seconds each output spent in GDAL writes (compression included): writes of several outputs overlap each other and compute
+    steps.steps[-1]["gdal_write_s"] = write_stats.get("write_s", {})
     manifest = {
         "engine": {"name": "dualeval", "version": engine_version()},
         "run": {

@@ -99,3 +99,24 @@ def test_a_killed_write_leaves_only_a_hidden_partial_file(tmp_path):
     names = [p.name for p in tmp_path.iterdir()]
     assert not (tmp_path / "slow.tif").exists()
     assert names and all(n.startswith(".") and n.endswith(".partial") for n in names), names
+
+
+@pytest.mark.parametrize("compress, level", [("zstd", 1), ("deflate", 1), ("deflate", None)])
+def test_compression_levels_are_applied_and_the_writes_are_timed(tmp_path, compress, level):
+    floats = np.random.default_rng(1).normal(size=GRID.shape).astype(np.float32)
+    stats = {}
+    paths = write_rasters({"val": RasterOutput("val", lazy(floats, 23), FLOAT_DECL)}, tmp_path, GRID, compress=compress, compress_level=level, stats=stats)
+    with rasterio.open(paths["val"]) as src:
+        np.testing.assert_array_equal(src.read(1), floats)
+        assert src.compression.name.lower() == compress
+    assert set(stats["write_s"]) == {"val"} and 0 < stats["write_s"]["val"] <= stats["wall_s"]
+
+
+def test_the_compression_level_reaches_gdal(tmp_path):
+    """Level 1 and level 9 deflate give different files of the same values (GDAL ignores unknown options silently)."""
+    smooth = (np.add.outer(np.arange(GRID.height), np.arange(GRID.width)) % 17).astype(np.float32) * 0.37
+    sizes = {}
+    for level in (1, 9):
+        path = write_rasters({"val": RasterOutput("val", lazy(smooth, 23), FLOAT_DECL)}, tmp_path / str(level), GRID, compress_level=level)["val"]
+        sizes[level] = path.stat().st_size
+    assert sizes[1] != sizes[9]
