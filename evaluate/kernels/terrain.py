@@ -18,47 +18,30 @@ def _horn_row(top, mid, bot, wa, wm, wb, wy, dzdx, dz_south):
     NaN neighbours take the centre value (GDAL's ``-compute_edges`` rule);
     a NaN centre gives NaN.
 
-    The first loop is branch-free multiply-adds over the whole row; only the
-    cells it left NaN (a nodata neighbour or centre: rare, at nodata edges
-    and the grid's border) are redone with the substitution, so the common
-    case never pays for the rule.
+    The substitution is written as selects, not branches, so the loop
+    compiles to straight-line (vectorisable) arithmetic with no second pass.
     """
-    cols = dzdx.shape[0]
-    for j in range(cols):
-        a = np.float64(top[j])
-        b = np.float64(top[j + 1])
-        c = np.float64(top[j + 2])
-        d = np.float64(mid[j])
-        f = np.float64(mid[j + 2])
-        g = np.float64(bot[j])
-        h = np.float64(bot[j + 1])
-        k = np.float64(bot[j + 2])
-        dzdx[j] = (c - a) * wa + (f - d) * wm + (k - g) * wb
-        dz_south[j] = ((g + 2.0 * h + k) - (a + 2.0 * b + c)) * wy
-    for j in range(cols):
+    for j in range(dzdx.shape[0]):
         centre = np.float64(mid[j + 1])
-        if math.isnan(centre):
-            dzdx[j] = np.nan
-            dz_south[j] = np.nan
-        elif math.isnan(dzdx[j]) or math.isnan(dz_south[j]):
-            a = np.float64(top[j])
-            b = np.float64(top[j + 1])
-            c = np.float64(top[j + 2])
-            d = np.float64(mid[j])
-            f = np.float64(mid[j + 2])
-            g = np.float64(bot[j])
-            h = np.float64(bot[j + 1])
-            k = np.float64(bot[j + 2])
-            a = centre if math.isnan(a) else a
-            b = centre if math.isnan(b) else b
-            c = centre if math.isnan(c) else c
-            d = centre if math.isnan(d) else d
-            f = centre if math.isnan(f) else f
-            g = centre if math.isnan(g) else g
-            h = centre if math.isnan(h) else h
-            k = centre if math.isnan(k) else k
-            dzdx[j] = (c - a) * wa + (f - d) * wm + (k - g) * wb
-            dz_south[j] = ((g + 2.0 * h + k) - (a + 2.0 * b + c)) * wy
+        a = _or_centre(top[j], centre)
+        b = _or_centre(top[j + 1], centre)
+        c = _or_centre(top[j + 2], centre)
+        d = _or_centre(mid[j], centre)
+        f = _or_centre(mid[j + 2], centre)
+        g = _or_centre(bot[j], centre)
+        h = _or_centre(bot[j + 1], centre)
+        k = _or_centre(bot[j + 2], centre)
+        # a NaN centre leaves finite neighbours as they are: adding centre − centre (0, or NaN) NaNs the result
+        nan_if_no_centre = centre - centre
+        dzdx[j] = (c - a) * wa + (f - d) * wm + (k - g) * wb + nan_if_no_centre
+        dz_south[j] = ((g + 2.0 * h + k) - (a + 2.0 * b + c)) * wy + nan_if_no_centre
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
+def _or_centre(value, centre):
+    """``value``, or ``centre`` where ``value`` is NaN (GDAL's ``-compute_edges`` rule), as a select."""
+    v = np.float64(value)
+    return v if v == v else centre
 
 
 @numba.njit(nogil=True, cache=True, inline="always")
