@@ -119,9 +119,23 @@ class _WindowWriter:
         window = Window(cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start)
         block = np.asarray(value, dtype=self.dataset.dtypes[0])
         with self.lock:
+            if self.dataset.closed:  # a task still running after the run failed: its output is being discarded
+                raise OutputError("output closed after the run failed")
             start = time.perf_counter()
             self.dataset.write(block, 1, window=window)
             self.seconds += time.perf_counter() - start
+
+    def close(self) -> None:
+        """Close the dataset once no block is being written into it.
+
+        When one task fails, dask raises in the caller while other threads
+        may still be writing blocks: closing under the same lock waits for
+        the write in flight (closing a GDAL handle under a writing thread
+        crashes the process) and makes any later write fail harmlessly.
+        """
+        with self.lock:
+            if not self.dataset.closed:
+                self.dataset.close()
 
 
 def _colormap(decl: OutputDecl) -> dict[int, tuple[int, int, int, int]]:
@@ -182,7 +196,7 @@ def write_rasters(
     client : dask.distributed.Client, optional
         With a client, blocks are computed on the cluster and written here as
         they arrive, in bounded batches; otherwise ``dask.array.store`` writes
-        from the local scheduler's threads under a lock.
+        from the local scheduler's threads, each output under its own lock.
     progress : callable(done, total), optional
         Called as blocks are written.
     stats : dict, optional
@@ -193,7 +207,7 @@ def write_rasters(
     folder.mkdir(parents=True, exist_ok=True)
     finals = {name: folder / f"{name}.tif" for name in outputs}
     partials = {name: folder / f"{PARTIAL_PREFIX}{name}.tif.{uuid.uuid4().hex[:8]}{PARTIAL_SUFFIX}" for name in outputs}
-    datasets = {}
+    datasets, writers = {}, {}
     try:
         for name, out in outputs.items():
             if out.array.shape != grid.shape:
@@ -209,16 +223,16 @@ def write_rasters(
             ds.update_tags(**{k: (v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)) for k, v in out.tags.items()})
         arrays = [outputs[n].array.data if isinstance(outputs[n].array.data, da.Array) else da.from_array(outputs[n].array.data, chunks=-1) for n in outputs]
         arrays = [a.astype(outputs[n].decl.dtype) for a, n in zip(arrays, outputs)]
-        writers = [_WindowWriter(datasets[n]) for n in outputs]
+        writers = {n: _WindowWriter(datasets[n]) for n in outputs}
         start = time.perf_counter()
         if client is None:
-            _store_local(arrays, writers, progress)
+            _store_local(arrays, list(writers.values()), progress)
         else:
-            _store_distributed(arrays, writers, client, progress)
-        for ds in datasets.values():
-            ds.close()  # flushes the last tiles: part of writing
+            _store_distributed(arrays, list(writers.values()), client, progress)
+        for writer in writers.values():
+            writer.close()  # flushes the last tiles: part of writing
         wall = time.perf_counter() - start
-        write_s = {n: round(w.seconds, 3) for n, w in zip(outputs, writers)}
+        write_s = {n: round(w.seconds, 3) for n, w in writers.items()}
         log.info("compute and write: %.2f s; GDAL writes %.2f s in all (%s)", wall, sum(write_s.values()), ", ".join(f"{n} {s:.2f} s" for n, s in write_s.items()))
         if stats is not None:
             stats.update(write_s=write_s, wall_s=round(wall, 3))
@@ -229,8 +243,10 @@ def write_rasters(
         for name in outputs:
             os.replace(partials[name], finals[name])
     finally:
-        for ds in datasets.values():
-            if not ds.closed:
+        for name, ds in datasets.items():
+            if name in writers:
+                writers[name].close()
+            elif not ds.closed:
                 ds.close()
         for tmp in partials.values():
             if tmp.exists():

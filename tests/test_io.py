@@ -120,3 +120,64 @@ def test_the_compression_level_reaches_gdal(tmp_path):
         path = write_rasters({"val": RasterOutput("val", lazy(smooth, 23), FLOAT_DECL)}, tmp_path / str(level), GRID, compress_level=level)["val"]
         sizes[level] = path.stat().st_size
     assert sizes[1] != sizes[9]
+
+
+def test_a_block_still_being_computed_when_another_fails_is_not_written_into_a_closed_file(tmp_path):
+    """dask raises in the caller while other threads still compute: their late writes must not touch a closed dataset
+    (closing a GDAL handle under a writing thread crashed the process) and no partial file may remain."""
+    import threading
+    import time
+
+    import dask
+
+    slow_started, late_write_done = threading.Event(), threading.Event()
+
+    def slow_or_failing(block, block_info=None):
+        location = block_info[0]["chunk-location"]
+        if location == (0, 0):
+            slow_started.set()
+            time.sleep(0.6)  # finishes after the failure below has closed the outputs
+            late_write_done.set()
+        elif location == (1, 1) and slow_started.wait(5):
+            raise RuntimeError("disk on fire")
+        return block
+
+    good = lazy(np.ones(GRID.shape, np.float32))
+    bad = good.copy(data=good.data.map_blocks(slow_or_failing, dtype=np.float32))
+    with dask.config.set(scheduler="threads", num_workers=4), pytest.raises(RuntimeError, match="disk on fire"):
+        write_rasters({"out": RasterOutput("out", bad, FLOAT_DECL)}, tmp_path, GRID)
+    assert late_write_done.wait(5)
+    time.sleep(0.2)  # let the late task reach the writer
+    assert not list(tmp_path.glob("*.tif")) and not list(tmp_path.glob(".*partial*"))
+
+
+def test_closing_an_output_waits_for_the_block_being_written_and_refuses_later_ones():
+    import threading
+    import time
+
+    from evaluate.io import OutputError, _WindowWriter
+
+    events = []
+
+    class SlowDataset:
+        closed = False
+        dtypes = ("float32",)
+
+        def write(self, block, band, window):
+            events.append(("write starts", time.perf_counter()))
+            time.sleep(0.3)
+            events.append(("write ends", time.perf_counter()))
+
+        def close(self):
+            events.append(("close", time.perf_counter()))
+            self.closed = True
+
+    writer = _WindowWriter(SlowDataset())
+    thread = threading.Thread(target=writer.__setitem__, args=((slice(0, 2), slice(0, 2)), np.zeros((2, 2))))
+    thread.start()
+    time.sleep(0.05)  # the write is in flight
+    writer.close()
+    thread.join()
+    assert [name for name, _ in events] == ["write starts", "write ends", "close"]
+    with pytest.raises(OutputError, match="closed"):
+        writer[(slice(0, 2), slice(0, 2))] = np.zeros((2, 2))
