@@ -77,7 +77,7 @@ def main() -> None:
     reference = horn_slope(padded, dx, dy, False)
 
     def strips():
-        return run_in_row_strips(lambda r0, r1: horn_slope(padded[r0 : r1 + 2], dx[r0 : r1 + 2], dy[r0 : r1 + 2], False), n, n * n)
+        return run_in_row_strips(lambda r0, r1: horn_slope(padded[r0 : r1 + 2], dx[r0 : r1 + 2], dy[r0 : r1 + 2], False), (n, n), np.float32)
 
     lazy = da.from_array(dem, chunks=args.chunk)
     overlapped = da.overlap.overlap(lazy, depth=1, boundary=np.nan)

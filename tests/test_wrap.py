@@ -57,6 +57,11 @@ def test_eager_row_strips_on_the_thread_pool_give_the_single_call_bits(monkeypat
         monkeypatch.setenv("DUALEVAL_THREADS", threads)
         np.testing.assert_array_equal(map_stencil(box_max, [VALUES, LABELS], HALO, fill=-1, dtype=np.float64).values, single)
         np.testing.assert_array_equal(map_cells(np.multiply, VALUES, LABELS, dtype=np.float64).values, VALUES.values * LABELS.values)
+        # integers padded with NaN are computed in float64; a kernel returning another dtype than announced is stacked as is
+        np.testing.assert_array_equal(
+            map_stencil(lambda p: p[1:-1, 1:-1] - p[:-2, 1:-1], LABELS, 1, dtype=np.float32).values,
+            np.concatenate([np.full((1, 23), np.nan), LABELS.values[1:] - LABELS.values[:-1]]),
+        )
 
 
 def test_strips_actually_run_on_several_threads(monkeypatch):

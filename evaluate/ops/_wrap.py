@@ -58,20 +58,55 @@ def _mark_pool_thread() -> None:
     _in_pool.active = True
 
 
-def run_in_row_strips(strip: Callable[[int, int], np.ndarray], rows: int, cells: int) -> np.ndarray:
-    """``strip(r0, r1)`` for row strips covering ``0 … rows``, run on the eager pool and stacked along y.
+def run_in_row_strips(strip: Callable[[int, int], np.ndarray], shape: tuple[int, ...], dtype) -> np.ndarray:
+    """``strip(r0, r1)`` for row strips covering an array of ``shape``, run on the eager pool and stacked along y.
 
+    Each pool thread copies its strip into the result itself (a strip of
+    another dtype or shape than announced is stacked afterwards instead).
     Runs as one call in the calling thread when the array is small, when one
     thread is configured, or when called from a pool thread (no nested pools).
     """
+    rows, cells = shape[0], int(np.prod(shape))
     threads = eager_threads()
     if threads == 1 or cells < PARALLEL_MIN_CELLS or rows < 2 or getattr(_in_pool, "active", False):
         return strip(0, rows)
+    out = np.empty(shape, dtype=dtype)
+
+    def into_out(r0, r1):
+        block = strip(r0, r1)
+        if block.dtype != out.dtype or block.shape[1:] != out.shape[1:]:
+            return block
+        out[r0:r1] = block
+        return None
+
     parts = min(rows, 2 * threads)  # a few more strips than threads evens out uneven rows (nodata, edges)
     edges = np.linspace(0, rows, parts + 1).astype(int)
     pool = _strip_pool(threads)
-    futures = [pool.submit(strip, int(r0), int(r1)) for r0, r1 in zip(edges[:-1], edges[1:])]
-    return np.concatenate([f.result() for f in futures], axis=0)
+    futures = [(r0, r1, pool.submit(into_out, int(r0), int(r1))) for r0, r1 in zip(edges[:-1], edges[1:])]
+    blocks = [(r0, r1, f.result()) for r0, r1, f in futures]
+    if all(block is None for _, _, block in blocks):
+        return out
+    return np.concatenate([out[r0:r1] if block is None else block for r0, r1, block in blocks], axis=0)
+
+
+def padded_window(read: Callable[[int, int, int, int], np.ndarray], r0: int, r1: int, c0: int, c1: int, halo: int, fill, shape, prepare=None) -> np.ndarray:
+    """Rows ``r0:r1``, columns ``c0:c1`` of a (rows, cols) array widened by ``halo`` cells, ``fill`` beyond its edge.
+
+    ``read(r0, r1, c0, c1)`` gives any window inside the array; ``prepare``
+    converts what it reads (e.g. integers to float64 for a NaN fill). This is
+    the padding ``da.overlap`` applies at the grid's edge, so a kernel sees the
+    same padded block on every path.
+    """
+    rows, cols = shape
+    top, bottom, left, right = r0 - halo, r1 + halo, c0 - halo, c1 + halo
+    inner = read(max(top, 0), min(bottom, rows), max(left, 0), min(right, cols))
+    if prepare is not None:
+        inner = prepare(inner)
+    if top >= 0 and left >= 0 and bottom <= rows and right <= cols:
+        return inner
+    out = np.full((bottom - top, right - left), fill, dtype=inner.dtype)
+    out[max(top, 0) - top : min(bottom, rows) - top, max(left, 0) - left : min(right, cols) - left] = inner
+    return out
 
 
 # --------------------------------------------------------------------------- window sources
@@ -150,7 +185,7 @@ def map_cells(
         if first.ndim == 0:
             data = func(*blocks)
         else:
-            data = run_in_row_strips(lambda r0, r1: func(*[b[r0:r1] for b in blocks]), first.shape[0], first.size)
+            data = run_in_row_strips(lambda r0, r1: func(*[b[r0:r1] for b in blocks]), first.shape, dtype)
     return _like(first, data, name, attrs)
 
 
@@ -193,7 +228,6 @@ def map_stencil(
             data = data.astype(np.float64)
         return data
 
-    sources = [prepared(a.data) for a in arrays]
     readers = [window_reader(a.data) for a in arrays]
     if any(_is_dask(a) for a in arrays) and all(readers):
         data = _windowed_stencil(func, readers, prepared, halo, row_args, fill, first.shape, dtype, next(a.data.chunks for a in arrays if _is_dask(a)), [a.data for a in arrays])
@@ -201,6 +235,7 @@ def map_stencil(
         chunks = next(a.data.chunks for a in arrays if _is_dask(a))
         # a halo cannot be wider than a chunk: compute on merged chunks, hand back the caller's
         work = tuple(da.overlap.ensure_minimum_chunksize(max(halo, 1), c) for c in chunks)
+        sources = [prepared(a.data) for a in arrays]
         sources = [s.rechunk(work) if isinstance(s, da.Array) else da.from_array(s, chunks=work) for s in sources]
         padded = [da.overlap.overlap(s, depth={0: halo, 1: halo}, boundary={0: fill, 1: fill}) for s in sources]
         padded_rows = []
@@ -216,14 +251,15 @@ def map_stencil(
         if work != chunks:
             data = data.rechunk(chunks)
     else:
-        padded = [np.pad(np.asarray(s), halo, mode="constant", constant_values=fill) for s in sources]
         padded_rows = [np.pad(np.asarray(a, dtype=np.float64), halo, mode="edge") for a in row_args]
+        cols = first.shape[1]
 
         def strip(r0, r1):
-            # rows r0 … r1 of the result need padded rows r0 … r1 + 2·halo
-            return func(*[p[r0 : r1 + 2 * halo] for p in padded], *[r[r0 : r1 + 2 * halo] for r in padded_rows])
+            # each strip pads its own rows (in parallel), exactly as the dask path pads a chunk
+            blocks = [padded_window(read, r0, r1, 0, cols, halo, fill, first.shape, prepared) for read in readers]
+            return func(*blocks, *[r[r0 : r1 + 2 * halo] for r in padded_rows])
 
-        data = run_in_row_strips(strip, rows, first.size)
+        data = run_in_row_strips(strip, first.shape, dtype)
     return _like(first, data, name, attrs)
 
 
@@ -236,20 +272,10 @@ def _windowed_stencil(func, readers, prepared, halo, row_args, fill, shape, dtyp
     in flight bound the memory. The result is registered as a window source
     itself, so chains of stencils stay independent block by block.
     """
-    rows, cols = shape
     padded_rows = [np.pad(np.asarray(a, dtype=np.float64), halo, mode="edge") for a in row_args]
 
-    def padded_window(read, r0, r1, c0, c1):
-        top, bottom, left, right = r0 - halo, r1 + halo, c0 - halo, c1 + halo
-        inner = prepared(read(max(top, 0), min(bottom, rows), max(left, 0), min(right, cols)))
-        if top >= 0 and left >= 0 and bottom <= rows and right <= cols:
-            return inner
-        out = np.full((bottom - top, right - left), fill, dtype=inner.dtype)
-        out[max(top, 0) - top : min(bottom, rows) - top, max(left, 0) - left : min(right, cols) - left] = inner
-        return out
-
     def compute_window(r0, r1, c0, c1):
-        blocks = [padded_window(read, r0, r1, c0, c1) for read in readers]
+        blocks = [padded_window(read, r0, r1, c0, c1, halo, fill, shape, prepared) for read in readers]
         return func(*blocks, *[np.ascontiguousarray(r[r0 : r1 + 2 * halo]) for r in padded_rows])
 
     def block(block_info=None):
