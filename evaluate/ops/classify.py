@@ -60,9 +60,14 @@ def grade(
     def block(v):
         # float32 stays float32 (compared exactly against float64 thresholds): no float64 copy of the block
         v = np.ascontiguousarray(v) if v.dtype.kind == "f" else np.ascontiguousarray(v, dtype=np.float64)
-        return grade_by_thresholds(v, t, better == "larger")
+        return grade_by_thresholds(v, _kernel_thresholds(t), better == "larger")
 
     return map_cells(block, values, dtype=np.uint8, name=name, attrs=attrs)
+
+
+def _kernel_thresholds(thresholds: np.ndarray) -> tuple[float, ...] | np.ndarray:
+    """A short threshold list as a tuple (the grading kernel unrolls and vectorises over it), a long one as is."""
+    return tuple(float(t) for t in thresholds) if len(thresholds) <= 16 else np.ascontiguousarray(thresholds, dtype=np.float64)
 
 
 def downgrade(grades: xr.DataArray, steps: xr.DataArray, worst: int = 5, name: str | None = None, attrs: dict | None = None) -> xr.DataArray:
@@ -267,7 +272,7 @@ def apply_breaks(
         v = np.ascontiguousarray(v) if v.dtype.kind == "f" else np.ascontiguousarray(v, dtype=np.float64)
         if np.isnan(b).any():
             return np.zeros(v.shape, dtype=np.uint8)
-        return grade_by_thresholds(v, np.ascontiguousarray(b[::-1] if larger else b), larger)
+        return grade_by_thresholds(v, _kernel_thresholds(b[::-1] if larger else b), larger)
 
     out_attrs = {"long_name": "class", "nodata": 0, "better": better, "method": "breaks, methods.md §0.2 boundary semantics"}
     out_attrs.update(attrs or {})
