@@ -1,6 +1,6 @@
 """Run configuration: a YAML file validated by pydantic into a run plan.
 
-Paths are relative to the config file. Only ``yaml.safe_load`` is used. Every
+Paths are relative to the config file. Only a safe YAML loader is used (``yaml.SafeLoader``, refusing duplicate keys). Every
 error names the offending key and the file, one line each, in words a planner
 understands (``dualeval validate`` prints them and exits 2).
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -16,6 +17,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from evaluate import units as units_mod
+from evaluate.modelspec import brief
 
 DEFAULT_CHUNK = 2048
 RESAMPLING = ("nearest", "bilinear", "cubic", "cubic_spline", "lanczos", "average", "mode", "min", "max", "med")
@@ -338,9 +340,9 @@ def _format_error(err: dict, where: str) -> str:
     elif err["type"] == "missing":
         msg = "required key is missing"
     elif err["type"] == "literal_error":
-        msg = f"{msg} (got {err.get('input')!r})"
+        msg = f"{msg} (got {brief(err.get('input'))})"
     lines = []
-    for part in msg.split("\n"):
+    for part in _short(msg, 600).split("\n"):
         key = loc
         sub = re.match(r"^@([\w.]+): (.*)$", part, re.S)
         if sub:  # a model-level check that names its own sub-key
@@ -361,13 +363,36 @@ def parse_config(data: Any, source: Path | str = "<config>", base_dir: Path | No
     return config.model_copy(update={"source": Path(source) if source != "<config>" else None})
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping (PyYAML keeps the last, silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, Hashable) and key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {brief(key)}: the second would silently replace the first", key_node.start_mark)
+            if isinstance(key, Hashable):
+                seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _short(text: str, limit: int = 200) -> str:
+    """``text`` cut to ``limit`` characters: messages never quote a whole (possibly huge) value."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
+
+
 def load_config(path: str | Path) -> RunConfig:
-    """Read and validate a YAML run config; paths inside are relative to its folder."""
+    """Read and validate a YAML run config; paths inside are relative to its folder.
+
+    Duplicate keys are errors; every message names the file, the line or the key path, and
+    quotes at most a few hundred characters of any value (a YAML alias bomb gives a short message).
+    """
     path = Path(path)
     if not path.is_file():
         raise ConfigError([f"{path}: config file not found"])
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)

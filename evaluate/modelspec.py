@@ -5,10 +5,14 @@ manifest and raster metadata all read this one declaration.
 """
 from __future__ import annotations
 
+import reprlib
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Mapping
 
 import numpy as np
+
+#: repr of a user's value for messages: bounded in depth and length, never built whole (a YAML alias bomb stays short)
+brief = reprlib.Repr(maxlevel=3, maxlist=8, maxtuple=8, maxdict=8, maxstring=120, maxother=120).repr
 
 
 @dataclass(frozen=True)
@@ -35,15 +39,26 @@ class Parameter:
     choices: tuple | None = None
     ascending: bool | None = None  # for threshold lists: required order
     length: int | None = None
+    #: the physical domain of the value (or of every value of a list), inclusive, with its unit, e.g. (0, 90, "degrees")
+    domain: tuple[float, float, str] | None = None
 
     def check(self, value: Any) -> Any:
+        value = self._check_type(value)
+        if self.domain is not None:
+            low, high, unit = self.domain
+            outside = [v for v in (value if isinstance(value, list) else [value]) if not (low <= v <= high)]
+            if outside:
+                raise ValueError(f"{brief(outside[0])} is outside the physical range {low:g}–{high:g} {unit}")
+        return value
+
+    def _check_type(self, value: Any) -> Any:
         if self.choices is not None:
             if value not in self.choices:
-                raise ValueError(f"must be one of {', '.join(map(repr, self.choices))}, got {value!r}")
+                raise ValueError(f"must be one of {', '.join(map(repr, self.choices))}, got {brief(value)}")
             return value
         if isinstance(self.default, (list, tuple)):
             if not isinstance(value, (list, tuple)) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
-                raise ValueError(f"must be a list of numbers like {list(self.default)}, got {value!r}")
+                raise ValueError(f"must be a list of numbers like {list(self.default)}, got {brief(value)}")
             if self.length is not None and len(value) != self.length:
                 raise ValueError(f"must have {self.length} values, got {len(value)}")
             if self.ascending is not None:
@@ -54,11 +69,11 @@ class Parameter:
             return list(value)
         if isinstance(self.default, bool):
             if not isinstance(value, bool):
-                raise ValueError(f"must be true or false, got {value!r}")
+                raise ValueError(f"must be true or false, got {brief(value)}")
             return value
         if isinstance(self.default, (int, float)):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ValueError(f"must be a number, got {value!r}")
+                raise ValueError(f"must be a number, got {brief(value)}")
             return value
         return value
 

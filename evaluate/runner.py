@@ -33,6 +33,7 @@ import xarray as xr
 from evaluate import io, layers, units
 from evaluate.config import INPUT_PREFIX, RunConfig
 from evaluate.grid import Grid, GridError
+from evaluate.modelspec import brief
 from evaluate.modelspec import OutputDecl
 
 log = logging.getLogger("dualeval")
@@ -257,7 +258,15 @@ def scheduler(config: RunConfig):
         with cluster, Client(cluster) as client:
             yield client
     else:
-        with Client(spec.scheduler) as client:
+        try:
+            client = Client(spec.scheduler, timeout=dask.config.get("distributed.comm.timeouts.connect"))
+        except (OSError, TimeoutError) as exc:
+            where = str(config.source) if config.source else "<config>"
+            raise RunError(
+                f"{where}: compute.scheduler: cannot reach the dask scheduler at {spec.scheduler} ({brief(str(exc))}); "
+                "start it (dask scheduler) or use 'threads' or 'processes'"
+            ) from None
+        with client:
             yield client
 
 
@@ -324,16 +333,17 @@ def run(config: RunConfig, progress: Callable[[str, int, int], None] | None = No
             raise RunError("\n".join(problems))
         targets = [config.outputs.folder / "manifest.json"]
         io.refuse_input_paths(targets + [config.outputs.folder / f"{n}.tif" for n in _output_names(config)], [s.path for s in config.inputs.values()])
-        # a folder is complete only while its manifest.json exists: drop a previous run's before replacing rasters
-        stale = config.outputs.folder / "manifest.json"
-        if stale.exists():
-            stale.unlink()
     with steps.step("build graph"):
         stack = layers.build_stack(config.inputs, grid, config.compute.chunk_size)
         outputs, resolved = build_outputs(config, stack)
         outputs.update(build_input_outputs(config, stack))
     write_stats: dict = {}
     with steps.step("compute and write rasters"), scheduler(config) as client:
+        # a folder is complete only while its manifest.json exists: drop a previous run's before replacing rasters,
+        # and only now that the scheduler is reached and computing can start (a failed start removes nothing)
+        stale = config.outputs.folder / "manifest.json"
+        if stale.exists():
+            stale.unlink()
         written = io.write_rasters(
             outputs,
             config.outputs.folder,

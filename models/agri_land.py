@@ -30,10 +30,12 @@ SPEC = ModelSpec(
     },
     parameters={
         "slope_thresholds_deg": Parameter(
-            _SLOPE["thresholds_deg"], "slope class limits (upper-inclusive), degrees", _SLOPE["source"], ascending=True, length=4
+            _SLOPE["thresholds_deg"], "slope class limits (upper-inclusive), degrees", _SLOPE["source"], ascending=True, length=4,
+            domain=(0, 90, "degrees"),
         ),
         "silt_thresholds_pct": Parameter(
-            _SILT["thresholds_pct"], "silt limits for 降1级 and 取最低 (lower-inclusive), percent", _SILT["source"], ascending=True, length=2
+            _SILT["thresholds_pct"], "silt limits for 降1级 and 取最低 (lower-inclusive), percent", _SILT["source"], ascending=True, length=2,
+            domain=(0, 100, "percent"),
         ),
         "silt_system": Parameter(
             "chinese",

@@ -166,6 +166,10 @@ CASES = [
          [[f"{C}: compute.chunk_size: chunk size must be between 16 and 32768 cells per side, got 0"]]),
     Case("tile_size_not_multiple_of_16", _set("outputs.tile_size", 100),
          [[f"{C}: outputs.tile_size: tile_size must be a multiple of 16 (GeoTIFF rule), got 100"]]),
+    Case("slope_limit_beyond_90_degrees", _set("models", {"agri_land": {"params": {"slope_thresholds_deg": [2, 6, 15, 95]}}}),
+         [[f"{C}: models.agri_land.params.slope_thresholds_deg: 95 is outside the physical range 0–90 degrees"]]),
+    Case("silt_limit_beyond_100_percent", _set("models", {"agri_land": {"params": {"silt_thresholds_pct": [60, 180]}}}),
+         [[f"{C}: models.agri_land.params.silt_thresholds_pct: 180 is outside the physical range 0–100 percent"]]),
     Case("compress_level_for_lzw", lambda c, r: (_set("outputs.compress", "lzw")(c, r), _set("outputs.compress_level", 3)(c, r))[-1],
          [[f"{C}: outputs.compress_level: lzw takes no level (only deflate and zstd do)"]]),
     Case("deflate_level_too_high", _set("outputs.compress_level", 15),
@@ -472,3 +476,28 @@ def test_write_inputs_accepts_input_names():
     data["outputs"]["write_inputs"] = ["soil_silt", "dem"]
     assert parse_config(data, base_dir=Path("/data/cfg")).outputs.write_inputs == ["soil_silt", "dem"]
     assert parse_config(_relative_config(), base_dir=Path("/data/cfg")).outputs.write_inputs == []
+
+
+def test_a_key_given_twice_is_an_error_naming_the_line(tmp_path: Path, capsys):
+    text = "name: demo\nname: other\n"
+    (tmp_path / "dup.yaml").write_text(text)
+    assert main(["validate", str(tmp_path / "dup.yaml")]) == 2
+    assert "dup.yaml:2:1: not valid YAML: duplicate key 'name': the second would silently replace the first" in capsys.readouterr().err
+
+
+def test_a_yaml_alias_bomb_gives_a_short_message_quickly(tmp_path: Path, capsys):
+    import time
+
+    levels = ['&a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for prev, name in zip("abcdefgh", "bcdefghi"):
+        levels.append(f"&{name} [{', '.join([f'*{prev}'] * 9)}]")
+    inputs = small_inputs(tmp_path)
+    config = small_config(tmp_path, inputs)
+    config["models"] = {"agri_land": {"params": {"slope_thresholds_deg": "BOMB"}}}
+    path = dump_config(tmp_path / "bomb.yaml", config)
+    path.write_text(path.read_text().replace("BOMB", f"[{', '.join(levels)}]"))  # 9^9 ≈ 3.9e8 leaves if expanded
+    start = time.perf_counter()
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert time.perf_counter() - start < 10 and len(err) < 2000
+    assert "models.agri_land.params.slope_thresholds_deg: must be a list of numbers" in err

@@ -132,3 +132,18 @@ def test_write_inputs_writes_the_aligned_layers_and_the_manifest_records_the_res
         ["agri_land.tif", "slope_deg.tif"] + [f"input_{n}.tif" for n in expected]
     )
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.endswith(".partial")]
+
+
+def test_an_unreachable_scheduler_is_a_clear_error_and_the_previous_run_stays_complete(tmp_path, inputs):
+    import socket
+
+    import dask
+
+    first = run_with(tmp_path, inputs, "kept")
+    manifest = first.manifest.read_bytes()
+    with socket.socket() as probe:  # a loopback port with nothing listening
+        probe.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{probe.getsockname()[1]}"
+    with dask.config.set({"distributed.comm.timeouts.connect": "2s"}), pytest.raises(RunError, match="compute.scheduler: cannot reach the dask scheduler at tcp://127.0.0.1"):
+        run_with(tmp_path, inputs, "kept", scheduler=address)
+    assert first.manifest.read_bytes() == manifest  # nothing is removed before computing can start
