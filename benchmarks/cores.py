@@ -23,7 +23,7 @@ import time
 import numba
 import numpy as np
 
-from evaluate.kernels.terrain import _horn_row, _horn_weights, horn_slope
+from evaluate.kernels.terrain import _atan_nonnegative, _horn_row, _horn_weights, horn_slope
 from evaluate.ops._wrap import eager_threads, run_in_row_strips
 
 
@@ -32,7 +32,7 @@ def make_dem(n: int) -> np.ndarray:
     return (500 + 300 * np.sin(x / 200) * np.cos(y / 150) + 50 * np.sin(x / 13 + y / 17)).astype(np.float32)
 
 
-@numba.njit(nogil=True, parallel=True, cache=False)
+@numba.njit(nogil=True, parallel=True, cache=False, error_model="numpy")
 def prange_slope(padded, dx_rows, dy_rows):
     """The Horn slope of ``evaluate.kernels.horn_slope`` with rows spread by ``prange``."""
     rows, cols = padded.shape[0] - 2, padded.shape[1] - 2
@@ -43,7 +43,7 @@ def prange_slope(padded, dx_rows, dy_rows):
         wa, wm, wb, wy = _horn_weights(dx_rows, dy_rows, i)
         _horn_row(padded[i], padded[i + 1], padded[i + 2], wa, wm, wb, wy, dzdx, dzdy)
         for j in range(cols):
-            out[i, j] = math.degrees(math.atan(math.sqrt(dzdx[j] * dzdx[j] + dzdy[j] * dzdy[j])))
+            out[i, j] = math.degrees(_atan_nonnegative(math.sqrt(dzdx[j] * dzdx[j] + dzdy[j] * dzdy[j])))
     return out
 
 
