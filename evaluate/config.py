@@ -211,6 +211,8 @@ class ComputeSpec(_Strict):
     scheduler: str = "threads"
     workers: int | None = None
     threads_per_worker: int | None = None
+    # a run larger than this is refused before anything is read: 1e11 is a 10 m grid of all China; Tibet at 30 m is 2.3e9
+    max_cells: float = Field(1e11, gt=0)
 
     @field_validator("chunk_size")
     @classmethod

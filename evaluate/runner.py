@@ -95,19 +95,31 @@ class StepLog:
 
 # --------------------------------------------------------------------------- grid and inputs
 def resolve_grid(config: RunConfig) -> Grid:
-    """The run grid from ``grid.like`` or from crs + bounds + resolution."""
+    """The run grid from ``grid.like`` or from crs + bounds + resolution; refused when larger than ``compute.max_cells``."""
     where = str(config.source) if config.source else "<config>"
     spec = config.grid
     try:
         if spec.like is not None:
             if not spec.like.exists():
                 raise RunError(f"{where}: grid.like: file not found ({spec.like})")
-            return Grid.from_raster(spec.like)
-        return Grid.from_bounds(spec.bounds, spec.resolution, spec.crs)
+            grid = Grid.from_raster(spec.like)
+        else:
+            grid = Grid.from_bounds(spec.bounds, spec.resolution, spec.crs)
     except GridError as exc:
         raise RunError(f"{where}: grid: {exc}") from None
     except rasterio.errors.RasterioIOError as exc:
         raise RunError(f"{where}: grid.like: cannot open as a raster: {exc} ({spec.like})") from None
+    limit = config.compute.max_cells
+    if grid.size > limit:
+        chunk = config.compute.chunk_size
+        chunks = -(-grid.shape[0] // chunk) * -(-grid.shape[1] // chunk)
+        units = grid.crs.linear_units if grid.crs.is_projected else "degrees"
+        raise RunError(
+            f"{where}: grid: {grid.shape[0]:,} × {grid.shape[1]:,} = {grid.size:.3g} cells ({chunks:,} chunks of {chunk}²; "
+            f"one float32 layer alone {grid.size * 4 / 2**40:,.1f} TiB) exceed compute.max_cells = {limit:.3g}; "
+            f"is grid.resolution in the CRS's units ({units})? Raise compute.max_cells to run a grid this large"
+        )
+    return grid
 
 
 def ensure_demo_inputs(config: RunConfig) -> list[str]:
@@ -134,6 +146,10 @@ def check_inputs(config: RunConfig, grid: Grid) -> list[str]:
 
     def problem(name: str, key: str, detail: str, path) -> None:
         problems.append(f"{where}: inputs.{name}.{key}: {detail} ({path})")
+
+    folder = config.outputs.folder
+    if folder.exists() and not folder.is_dir():
+        problems.append(f"{where}: outputs.folder: {folder} is a file, not a folder; name a folder (it is created if missing)")
 
     for name, spec in config.inputs.items():
         try:

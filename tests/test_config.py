@@ -78,6 +78,11 @@ def _add_categorical_bilinear(config: dict, root: Path) -> dict:
     return config
 
 
+def _output_folder_is_an_input(config: dict, root: Path) -> dict:
+    config["outputs"]["folder"] = str(root / "in" / "dem.tif")
+    return config
+
+
 def _like_and_crs(config: dict, root: Path) -> dict:
     config["grid"]["like"] = str(root / "in" / "dem.tif")
     return config
@@ -170,6 +175,10 @@ CASES = [
          [[f"{C}: models.agri_land.params.slope_thresholds_deg: 95 is outside the physical range 0–90 degrees"]]),
     Case("silt_limit_beyond_100_percent", _set("models", {"agri_land": {"params": {"silt_thresholds_pct": [60, 180]}}}),
          [[f"{C}: models.agri_land.params.silt_thresholds_pct: 180 is outside the physical range 0–100 percent"]]),
+    Case("output_folder_is_an_input_file", _output_folder_is_an_input,
+         [[f"{C}: outputs.folder:", "dem.tif is a file, not a folder"]]),
+    Case("resolution_in_the_wrong_unit_gives_an_absurd_grid", _set("grid.resolution", 0.003),
+         [[f"{C}: grid: 900,000 × 1,100,000 = 9.9e+11 cells", "exceed compute.max_cells = 1e+11", "is grid.resolution in the CRS's units (metre)?"]]),
     Case("compress_level_for_lzw", lambda c, r: (_set("outputs.compress", "lzw")(c, r), _set("outputs.compress_level", 3)(c, r))[-1],
          [[f"{C}: outputs.compress_level: lzw takes no level (only deflate and zstd do)"]]),
     Case("deflate_level_too_high", _set("outputs.compress_level", 15),
