@@ -8,7 +8,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -195,18 +197,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, unwound like Ctrl-C: writers closed, hidden partial files removed, the folder's lock released."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise _Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _setup_logging(-1 if args.quiet else args.verbose)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         return args.func(args)
     except _bad_input_errors() as exc:
         for line in str(exc).splitlines():
             print(f"error: {line}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("interrupted; no partial output was left in place", file=sys.stderr)
-        return 130
+        return 128 + signal.SIGTERM if isinstance(exc, _Terminated) else 130
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ GDAL ``.aux.xml`` with category names and a QGIS ``.qml`` paletted style.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -16,7 +17,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
+from typing import Callable, Iterable, Iterator, Mapping
 from xml.sax.saxutils import quoteattr
 
 import dask
@@ -62,6 +63,55 @@ def atomic_write_text(path: Path, text: str) -> None:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+LOCK_NAME = ".dualeval.lock"
+
+
+@contextlib.contextmanager
+def folder_lock(folder: Path) -> Iterator[None]:
+    """Hold ``folder/.dualeval.lock`` for one run; refuse a folder another live run holds.
+
+    The lock file holds the owner's pid. A lock left by a process that no
+    longer exists (killed, crashed) is taken over, and that run's hidden
+    partial files are removed: once the lock is ours, no live run writes
+    them, so nothing half-written survives the next run.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = folder / LOCK_NAME
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            break
+        except FileExistsError:
+            try:
+                owner = int(lock.read_text().strip() or 0)
+            except (OSError, ValueError):
+                owner = 0
+            if owner and owner != os.getpid() and _alive(owner):
+                raise OutputError(f"outputs.folder: another dualeval run (pid {owner}) is writing into {folder}; wait for it or choose another folder") from None
+            lock.unlink(missing_ok=True)  # stale: its owner is gone
+    else:
+        raise OutputError(f"outputs.folder: cannot take the lock {lock}")
+    try:
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        for stale in folder.glob(f"{PARTIAL_PREFIX}*{PARTIAL_SUFFIX}"):
+            stale.unlink(missing_ok=True)
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def refuse_input_paths(targets: Iterable[Path], inputs: Iterable[Path]) -> None:

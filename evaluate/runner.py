@@ -353,59 +353,61 @@ def run(config: RunConfig, progress: Callable[[str, int, int], None] | None = No
         stack = layers.build_stack(config.inputs, grid, config.compute.chunk_size)
         outputs, resolved = build_outputs(config, stack)
         outputs.update(build_input_outputs(config, stack))
-    write_stats: dict = {}
-    with steps.step("compute and write rasters"), scheduler(config) as client:
-        # a folder is complete only while its manifest.json exists: drop a previous run's before replacing rasters,
-        # and only now that the scheduler is reached and computing can start (a failed start removes nothing)
-        stale = config.outputs.folder / "manifest.json"
-        if stale.exists():
-            stale.unlink()
-        written = io.write_rasters(
-            outputs,
-            config.outputs.folder,
-            grid,
-            compress=config.outputs.compress,
-            compress_level=config.outputs.compress_level,
-            tile_size=config.outputs.tile_size,
-            client=client,
-            progress=(lambda done, total: progress("compute and write rasters", done, total)) if progress else None,
-            stats=write_stats,
-        )
-    # seconds each output spent in GDAL writes (compression included): writes of several outputs overlap each other and compute
-    steps.steps[-1]["gdal_write_s"] = write_stats.get("write_s", {})
-    manifest = {
-        "engine": {"name": "dualeval", "version": engine_version()},
-        "run": {
-            "name": config.name,
-            "config_file": str(config.source) if config.source else None,
-            "config_sha256": config.fingerprint(),
-            "started": started.isoformat(),
-            "finished": dt.datetime.now(dt.timezone.utc).isoformat(),
-            "status": "complete",
-            "command": " ".join(sys.argv),
-        },
-        "grid": {**grid.to_dict(), "cells": grid.size},
-        "compute": config.compute.model_dump(mode="json"),
-        "generated_demo_inputs": generated,
-        # the method actually used: the config's, else the kind's default for this grid ("none": read on the grid's lattice)
-        "inputs": {
-            n: {**fingerprint_file(s.path), "kind": s.kind, "units": s.effective_units, "resampling": stack[n].attrs["resampling"],
-                **({"written": str(written[f"{INPUT_PREFIX}{n}"])} if f"{INPUT_PREFIX}{n}" in written else {})}
-            for n, s in config.inputs.items()
-        },
-        "models": resolved,
-        "outputs": {
-            n: {"path": str(p), "dtype": outputs[n].decl.dtype, "description": outputs[n].decl.description,
-                "classes": {c.code: {"zh": c.zh, "en": c.en} for c in outputs[n].decl.classes}}
-            for n, p in written.items()
-        },
-        "steps": steps.steps,
-        "peak_rss_mib": max(s["peak_rss_mib"] for s in steps.steps),
-        "versions": _versions(),
-        "platform": {"machine": platform.machine(), "cpus": os.cpu_count(), "system": platform.system()},
-    }
-    manifest_path = config.outputs.folder / "manifest.json"
-    io.atomic_write_text(manifest_path, json.dumps(manifest, indent=2, ensure_ascii=False))
+    # one run per folder at a time; a killed run's lock and hidden partial files are cleared here
+    with io.folder_lock(config.outputs.folder):
+        write_stats: dict = {}
+        with steps.step("compute and write rasters"), scheduler(config) as client:
+            # a folder is complete only while its manifest.json exists: drop a previous run's before replacing rasters,
+            # and only now that the scheduler is reached and computing can start (a failed start removes nothing)
+            stale = config.outputs.folder / "manifest.json"
+            if stale.exists():
+                stale.unlink()
+            written = io.write_rasters(
+                outputs,
+                config.outputs.folder,
+                grid,
+                compress=config.outputs.compress,
+                compress_level=config.outputs.compress_level,
+                tile_size=config.outputs.tile_size,
+                client=client,
+                progress=(lambda done, total: progress("compute and write rasters", done, total)) if progress else None,
+                stats=write_stats,
+            )
+        # seconds each output spent in GDAL writes (compression included): writes of several outputs overlap each other and compute
+        steps.steps[-1]["gdal_write_s"] = write_stats.get("write_s", {})
+        manifest = {
+            "engine": {"name": "dualeval", "version": engine_version()},
+            "run": {
+                "name": config.name,
+                "config_file": str(config.source) if config.source else None,
+                "config_sha256": config.fingerprint(),
+                "started": started.isoformat(),
+                "finished": dt.datetime.now(dt.timezone.utc).isoformat(),
+                "status": "complete",
+                "command": " ".join(sys.argv),
+            },
+            "grid": {**grid.to_dict(), "cells": grid.size},
+            "compute": config.compute.model_dump(mode="json"),
+            "generated_demo_inputs": generated,
+            # the method actually used: the config's, else the kind's default for this grid ("none": read on the grid's lattice)
+            "inputs": {
+                n: {**fingerprint_file(s.path), "kind": s.kind, "units": s.effective_units, "resampling": stack[n].attrs["resampling"],
+                    **({"written": str(written[f"{INPUT_PREFIX}{n}"])} if f"{INPUT_PREFIX}{n}" in written else {})}
+                for n, s in config.inputs.items()
+            },
+            "models": resolved,
+            "outputs": {
+                n: {"path": str(p), "dtype": outputs[n].decl.dtype, "description": outputs[n].decl.description,
+                    "classes": {c.code: {"zh": c.zh, "en": c.en} for c in outputs[n].decl.classes}}
+                for n, p in written.items()
+            },
+            "steps": steps.steps,
+            "peak_rss_mib": max(s["peak_rss_mib"] for s in steps.steps),
+            "versions": _versions(),
+            "platform": {"machine": platform.machine(), "cpus": os.cpu_count(), "system": platform.system()},
+        }
+        manifest_path = config.outputs.folder / "manifest.json"
+        io.atomic_write_text(manifest_path, json.dumps(manifest, indent=2, ensure_ascii=False))
     return RunResult(config.outputs.folder, written, manifest_path, steps.steps)
 
 

@@ -147,3 +147,54 @@ def test_an_unreachable_scheduler_is_a_clear_error_and_the_previous_run_stays_co
     with dask.config.set({"distributed.comm.timeouts.connect": "2s"}), pytest.raises(RunError, match="compute.scheduler: cannot reach the dask scheduler at tcp://127.0.0.1"):
         run_with(tmp_path, inputs, "kept", scheduler=address)
     assert first.manifest.read_bytes() == manifest  # nothing is removed before computing can start
+
+
+def test_a_folder_held_by_a_live_run_is_refused_and_a_dead_runs_lock_and_partials_are_cleared(tmp_path, inputs):
+    import subprocess
+    import sys
+
+    from evaluate.io import LOCK_NAME, OutputError
+
+    folder = tmp_path / "locked"
+    first = run_with(tmp_path, inputs, "locked")
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        (folder / LOCK_NAME).write_text(str(live.pid))
+        with pytest.raises(OutputError, match=f"another dualeval run \\(pid {live.pid}\\) is writing into"):
+            run_with(tmp_path, inputs, "locked")
+        assert {p.name: p.read_bytes() for p in folder.iterdir()} == {**before, LOCK_NAME: str(live.pid).encode()}
+    finally:
+        live.kill()
+        live.wait()
+    # the owner is gone now: its lock is stale, and so is the partial file a killed run would leave
+    (folder / ".agri_land.tif.deadbeef.partial").write_bytes(b"half a raster")
+    again = run_with(tmp_path, inputs, "locked")
+    assert not list(folder.glob(".*partial")) and not (folder / LOCK_NAME).exists()
+    assert read(again.outputs["agri_land"]).tobytes() == read(first.outputs["agri_land"]).tobytes()
+
+
+def test_sigterm_mid_run_exits_like_ctrl_c_and_leaves_no_partial_file(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.helpers import dump_config, terrain
+
+    rows = cols = 3000  # a few seconds of compute and write
+    dem = write_raster(tmp_path / "dem.tif", terrain(rows, cols), tiled=True)
+    soil = write_raster(tmp_path / "silt.tif", silt(rows, cols), tiled=True)
+    config = small_config(tmp_path, {"dem": dem, "soil_silt": soil}, outputs={"folder": str(tmp_path / "out")}, compute={"chunk_size": 256})
+    config["grid"]["bounds"] = [ORIGIN[0], ORIGIN[1] - rows * 30.0, ORIGIN[0] + cols * 30.0, ORIGIN[1]]
+    path = dump_config(tmp_path / "run.yaml", config)
+    proc = subprocess.Popen([sys.executable, "-m", "evaluate.cli", "run", str(path)], stderr=subprocess.PIPE, text=True)
+    for line in proc.stderr:
+        if "compute and write rasters ..." in line:
+            time.sleep(0.3)  # blocks are being written
+            proc.send_signal(signal.SIGTERM)
+            break
+    rest = proc.stderr.read()
+    assert proc.wait(60) == 128 + signal.SIGTERM, rest
+    assert "interrupted; no partial output was left in place" in rest
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == []  # no raster, no partial, no lock, no manifest
