@@ -163,6 +163,8 @@ def _read_raster_window(r0, r1, c0, c1, *, path, band, kind, nodata, resampling,
             values, valid = np.ma.getdata(data), ~np.ma.getmaskarray(data)
             if src_nodata is not None and values.dtype.kind == "f" and np.isnan(src_nodata):
                 valid &= ~np.isnan(values)
+            elif nodata is not None:
+                valid &= values != nodata  # the config's value, on top of the file's own mask
         else:
             values = warp_window(
                 src, band, kind=kind, src_nodata=src_nodata, resampling=resampling, scale=scale,
@@ -250,6 +252,14 @@ def open_raster_layer(name: str, spec: InputSpec, grid: Grid, chunk_size: int) -
             if src.transform.b or src.transform.d:
                 raise InputError(name, path, "rotated rasters are not supported; warp it to a north-up grid first")
             offset = _same_lattice(src.crs, src.transform, grid)
+            if offset is None and spec.nodata is not None and src.nodata is not None and not _same_value(spec.nodata, src.nodata):
+                # GDAL's warper honours one source nodata value: the file's would silently become data
+                raise InputError(
+                    name, path,
+                    f"the config's nodata {spec.nodata:g} differs from the file's nodata tag {src.nodata:g}, and a warped raster can "
+                    f"honour only one: set nodata: {src.nodata:g}, or re-tag the file (gdal_edit.py -a_nodata) if {spec.nodata:g} marks its holes",
+                    key="nodata",
+                )
             if offset is None:
                 _check_overlap(name, path, src.crs, src.bounds, grid)
             elif not _windows_overlap(offset, (src.height, src.width), grid.shape):
@@ -289,6 +299,10 @@ def open_raster_layer(name: str, spec: InputSpec, grid: Grid, chunk_size: int) -
     # stencils read their padded windows straight from the file (bounded memory, see register_window_source)
     register_window_source(data, read_window)
     return _wrap(name, data, spec, grid, resampling)
+
+
+def _same_value(a: float, b: float) -> bool:
+    return a == b or (np.isnan(a) and np.isnan(b))
 
 
 def _windows_overlap(offset, src_shape, grid_shape) -> bool:

@@ -337,3 +337,18 @@ def test_stencils_on_stack_layers_read_padded_windows_and_equal_the_eager_result
             eager = ops.focal(eager_layer, "majority", radius_m=45.0, nodata=-1, grid=GRID)
         assert len(dict(lazy.data.__dask_graph__())) == lazy.data.npartitions, name
         np.testing.assert_array_equal(lazy.values, eager.values, err_msg=name)
+
+
+def test_the_configs_nodata_adds_to_the_files_and_a_conflicting_pair_on_a_warp_is_refused(tmp_path):
+    """issue 10: `nodata: -1` over a file tagged −9999 made the −9999 cells values (warp) or was ignored (lattice)."""
+    values = np.full(GRID.shape, 40.0, np.float32)
+    values[2, 3], values[5, 5] = -1, -9999
+    on_lattice = write_raster(tmp_path / "lattice.tif", values, transform=GRID.transform, nodata=-9999)
+    layer = open_layer("s", InputSpec(path=on_lattice, kind="continuous", units="percent", nodata=-1), GRID, 8).values
+    assert np.isnan(layer[2, 3]) and np.isnan(layer[5, 5]) and np.isfinite(layer).sum() == GRID.size - 2
+    shifted = write_raster(tmp_path / "shifted.tif", values, transform=GRID.transform * Affine.translation(0.5, 0), nodata=-9999)
+    with pytest.raises(InputError, match="the config's nodata -1 differs from the file's nodata tag -9999") as info:
+        open_layer("s", InputSpec(path=shifted, kind="continuous", units="percent", nodata=-1), GRID, 8)
+    assert info.value.key == "nodata"
+    same = open_layer("s", InputSpec(path=shifted, kind="continuous", units="percent", nodata=-9999), GRID, 8).values
+    assert np.nanmin(same) >= -1  # the −9999 holes stay holes when the values agree
