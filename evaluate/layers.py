@@ -343,9 +343,36 @@ def _vector_info(name: str, spec: InputSpec) -> dict:
         raise InputError(name, path, "the vector layer has no CRS (a .prj file is missing?)")
     if info.get("features", 0) == 0:
         raise InputError(name, path, "the vector layer has no features")
+    geometry = _geometry_kind(spec, info)
+    if geometry in ("Point", "MultiPoint"):
+        raise InputError(
+            name, path, f"the layer holds points ({geometry}), which cover no area: a {spec.kind} layer needs polygons; "
+            "buffer the points to their footprint first (e.g. QGIS Buffer, or ogr2ogr -dialect sqlite -sql \"SELECT ST_Buffer(geom, 50) ...\")",
+            key="path",
+        )
+    if geometry in ("LineString", "MultiLineString") and not spec.all_touched:
+        raise InputError(
+            name, path, f"the layer holds lines ({geometry}), which cover no area, so burning cell centres would keep almost none; "
+            "set all_touched: true to burn every cell a line crosses, or buffer the lines to polygons first",
+            key="all_touched",
+        )
     if spec.attribute is not None and spec.attribute not in list(info["fields"]):
         raise InputError(name, path, f"no field '{spec.attribute}'; fields are {', '.join(info['fields'])}", key="attribute")
     return info
+
+
+def _geometry_kind(spec: InputSpec, info: dict) -> str:
+    """The layer's declared geometry type, or for a generic layer the first type other than polygon among its first 1000 features."""
+    import pyogrio.raw
+    import shapely
+
+    declared = str(info.get("geometry_type") or "Unknown").removesuffix(" ZM").removesuffix(" Z").removesuffix(" M")
+    if declared not in ("Unknown", "Geometry", "GeometryCollection"):
+        return declared
+    _, _, wkb, _ = pyogrio.raw.read(spec.path, layer=spec.layer, max_features=1000, read_geometry=True, columns=[])
+    kinds = set(shapely.get_type_id(shapely.from_wkb(np.asarray(wkb, dtype=object))).tolist())
+    names = {0: "Point", 4: "MultiPoint", 1: "LineString", 5: "MultiLineString"}
+    return next((names[k] for k in sorted(kinds) if k in names), declared)
 
 
 def _burn_values(name: str, spec: InputSpec, raw: np.ndarray | None, count: int) -> np.ndarray:

@@ -352,3 +352,21 @@ def test_the_configs_nodata_adds_to_the_files_and_a_conflicting_pair_on_a_warp_i
     assert info.value.key == "nodata"
     same = open_layer("s", InputSpec(path=shifted, kind="continuous", units="percent", nodata=-9999), GRID, 8).values
     assert np.nanmin(same) >= -1  # the −9999 holes stay holes when the values agree
+
+
+def test_points_are_refused_and_lines_need_all_touched(tmp_path):
+    """issue 10: points given as an area layer kept 0.014 % of cells, lines given as a mask were burnt by centre."""
+    x0, y0, x1, y1 = GRID.bounds
+    points = write_vectors(tmp_path / "towns.gpkg", [shapely.Point(x0 + 100, y0 + 100), shapely.Point(x0 + 700, y0 + 400)], [1, 2], "EPSG:4547")
+    with pytest.raises(InputError, match="holds points \\(Point\\), which cover no area") as info:
+        open_layer("towns", InputSpec(path=points, kind="mask", burn=1), GRID, 16)
+    assert info.value.key == "path"
+    line = shapely.LineString([(x0 + 15, y0 + 15), (x1 - 15, y1 - 15)])
+    rivers = write_vectors(tmp_path / "rivers.gpkg", [line], [1], "EPSG:4547")
+    with pytest.raises(InputError, match="set all_touched: true") as info:
+        open_layer("rivers", InputSpec(path=rivers, kind="mask", burn=1), GRID, 16)
+    assert info.value.key == "all_touched"
+    burnt = open_layer("rivers", InputSpec(path=rivers, kind="mask", burn=1, all_touched=True), GRID, 16).values
+    whole = rasterize([(line, 1)], out_shape=GRID.shape, transform=GRID.transform, all_touched=True, dtype="uint8")
+    np.testing.assert_array_equal(burnt, whole)
+    assert burnt.sum() >= GRID.width
