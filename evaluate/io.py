@@ -234,6 +234,7 @@ def write_rasters(
     client=None,
     progress: Callable[[int, int], None] | None = None,
     stats: dict | None = None,
+    before_commit: Callable[[], None] | None = None,
 ) -> dict[str, Path]:
     """Compute and write every output in one dask pass; return name → final path.
 
@@ -252,6 +253,10 @@ def write_rasters(
     stats : dict, optional
         Filled with ``write_s`` (name → seconds spent in GDAL writes, which
         includes tile compression) and ``wall_s`` of the compute-and-write pass.
+    before_commit : callable, optional
+        Called once every output is complete, before any is renamed into
+        place; an exception it raises discards them all (e.g. an input that
+        changed during the run).
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -286,6 +291,8 @@ def write_rasters(
         log.info("compute and write: %.2f s; GDAL writes %.2f s in all (%s)", wall, sum(write_s.values()), ", ".join(f"{n} {s:.2f} s" for n, s in write_s.items()))
         if stats is not None:
             stats.update(write_s=write_s, wall_s=round(wall, 3))
+        if before_commit is not None:
+            before_commit()
         for name, out in outputs.items():
             if out.decl.is_class:
                 atomic_write_text(folder / f"{name}.tif.aux.xml", _aux_xml(out.decl))

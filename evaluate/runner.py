@@ -349,6 +349,8 @@ def run(config: RunConfig, progress: Callable[[str, int, int], None] | None = No
             raise RunError("\n".join(problems))
         targets = [config.outputs.folder / "manifest.json"]
         io.refuse_input_paths(targets + [config.outputs.folder / f"{n}.tif" for n in _output_names(config)], [s.path for s in config.inputs.values()])
+    # fingerprints now, compared again before the outputs are committed: an input replaced under a running job fails it
+    fingerprints = {n: fingerprint_file(s.path) for n, s in config.inputs.items()}
     with steps.step("build graph"):
         stack = layers.build_stack(config.inputs, grid, config.compute.chunk_size)
         outputs, resolved = build_outputs(config, stack)
@@ -372,6 +374,7 @@ def run(config: RunConfig, progress: Callable[[str, int, int], None] | None = No
                 client=client,
                 progress=(lambda done, total: progress("compute and write rasters", done, total)) if progress else None,
                 stats=write_stats,
+                before_commit=lambda: _check_unchanged(config, fingerprints),
             )
         # seconds each output spent in GDAL writes (compression included): writes of several outputs overlap each other and compute
         steps.steps[-1]["gdal_write_s"] = write_stats.get("write_s", {})
@@ -391,7 +394,7 @@ def run(config: RunConfig, progress: Callable[[str, int, int], None] | None = No
             "generated_demo_inputs": generated,
             # the method actually used: the config's, else the kind's default for this grid ("none": read on the grid's lattice)
             "inputs": {
-                n: {**fingerprint_file(s.path), "kind": s.kind, "units": s.effective_units, "resampling": stack[n].attrs["resampling"],
+                n: {**fingerprints[n], "kind": s.kind, "units": s.effective_units, "resampling": stack[n].attrs["resampling"],
                     **({"written": str(written[f"{INPUT_PREFIX}{n}"])} if f"{INPUT_PREFIX}{n}" in written else {})}
                 for n, s in config.inputs.items()
             },
@@ -409,6 +412,19 @@ def run(config: RunConfig, progress: Callable[[str, int, int], None] | None = No
         manifest_path = config.outputs.folder / "manifest.json"
         io.atomic_write_text(manifest_path, json.dumps(manifest, indent=2, ensure_ascii=False))
     return RunResult(config.outputs.folder, written, manifest_path, steps.steps)
+
+
+def _check_unchanged(config: RunConfig, fingerprints: dict[str, dict]) -> None:
+    """Raise :class:`RunError` if an input file changed since the run started (its outputs would mix two versions)."""
+    where = str(config.source) if config.source else "<config>"
+    for name, before in fingerprints.items():
+        path = config.inputs[name].path
+        try:
+            now = fingerprint_file(path)
+        except OSError:
+            now = None
+        if now is None or (now["bytes"], now["mtime"], now["hash"]) != (before["bytes"], before["mtime"], before["hash"]):
+            raise RunError(f"{where}: inputs.{name}.path: {path} changed while the run was reading it; nothing was written: run again once it is stable")
 
 
 def _output_names(config: RunConfig) -> list[str]:

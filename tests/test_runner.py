@@ -198,3 +198,25 @@ def test_sigterm_mid_run_exits_like_ctrl_c_and_leaves_no_partial_file(tmp_path):
     assert proc.wait(60) == 128 + signal.SIGTERM, rest
     assert "interrupted; no partial output was left in place" in rest
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == []  # no raster, no partial, no lock, no manifest
+
+
+def test_an_input_replaced_during_the_run_fails_it_and_nothing_is_committed(tmp_path):
+    import os
+    import shutil
+
+    ins = small_inputs(tmp_path / "data")
+    config = small_config(tmp_path, ins, outputs={"folder": str(tmp_path / "out")}, compute={"chunk_size": 16})
+    replacement = tmp_path / "data" / "dem_v2.tif"
+    shutil.copy(ins["dem"], replacement)
+    with rasterio.open(replacement, "r+") as dst:
+        dst.write(dst.read(1) + 1, 1)
+    swapped = []
+
+    def swap_once(step, done, total):
+        if done == 2 and not swapped:  # blocks are being written: replace the DEM atomically, as `mv` would
+            os.replace(replacement, ins["dem"])
+            swapped.append(step)
+
+    with pytest.raises(RunError, match="inputs.dem.path: .*dem.tif changed while the run was reading it; nothing was written"):
+        run(parse_config(config, source=tmp_path / "run.yaml", base_dir=tmp_path), progress=swap_once)
+    assert swapped and sorted(p.name for p in (tmp_path / "out").iterdir()) == []
