@@ -96,6 +96,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from evaluate.runner import run
 
     config = apply_overrides(load_config(args.config), args)
+    args.log_folder = config.outputs.folder  # where an internal error's traceback goes
     start = time.perf_counter()
     with _Progress() as progress:
         result = run(config, progress=progress)
@@ -219,6 +220,31 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         print("interrupted; no partial output was left in place", file=sys.stderr)
         return 128 + signal.SIGTERM if isinstance(exc, _Terminated) else 130
+    except Exception as exc:  # a bug of ours, not a user mistake: one line here, the traceback in a file
+        log_path = _write_traceback(getattr(args, "log_folder", None))
+        message = " ".join(str(exc).split())
+        message = message if len(message) <= 300 else message[:300] + "…"
+        print(f"internal error: {type(exc).__name__}: {message} (traceback in {log_path}; please report it)", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _write_traceback(folder: Path | None) -> Path:
+    """The current exception's traceback in ``folder/dualeval-error-<time>.log`` (or the temp folder), returned."""
+    import tempfile
+    import traceback
+
+    name = f"dualeval-error-{time.strftime('%Y%m%dT%H%M%S')}.log"
+    for where in (folder, Path(tempfile.gettempdir())):
+        if where is None:
+            continue
+        try:
+            Path(where).mkdir(parents=True, exist_ok=True)
+            path = Path(where) / name
+            path.write_text(f"dualeval {' '.join(sys.argv[1:])}\n{traceback.format_exc()}", encoding="utf-8")
+            return path
+        except OSError:
+            continue
+    return Path("(not written)")
 
 
 if __name__ == "__main__":

@@ -33,7 +33,6 @@ import xarray as xr
 from evaluate import io, layers, units
 from evaluate.config import INPUT_PREFIX, RunConfig
 from evaluate.grid import Grid, GridError
-from evaluate.modelspec import brief
 from evaluate.modelspec import OutputDecl
 
 log = logging.getLogger("dualeval")
@@ -279,7 +278,7 @@ def scheduler(config: RunConfig):
         except (OSError, TimeoutError) as exc:
             where = str(config.source) if config.source else "<config>"
             raise RunError(
-                f"{where}: compute.scheduler: cannot reach the dask scheduler at {spec.scheduler} ({brief(str(exc))}); "
+                f"{where}: compute.scheduler: cannot reach the dask scheduler at {spec.scheduler} ({str(exc)[:300]}); "
                 "start it (dask scheduler) or use 'threads' or 'processes'"
             ) from None
         with client:

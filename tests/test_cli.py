@@ -297,3 +297,20 @@ def test_the_embedded_demo_runs_end_to_end(tmp_path):
     assert json.loads((tmp_path / "run" / "manifest.json").read_text())["steps"][0]["step"] == "check inputs"
     with rasterio.open(tmp_path / "run" / "agri_land.tif") as src:
         np.testing.assert_array_equal(src.read(1), grades)
+
+
+def test_an_internal_error_is_one_line_on_screen_and_a_traceback_in_the_output_folder(tmp_path, monkeypatch, capsys):
+    import evaluate.runner
+    from evaluate.cli import main
+    from tests.helpers import dump_config, small_config, small_inputs
+
+    def broken_run(config, progress=None):
+        raise RuntimeError("a bug of ours")
+
+    monkeypatch.setattr(evaluate.runner, "run", broken_run)
+    config = small_config(tmp_path, small_inputs(tmp_path), outputs={"folder": str(tmp_path / "out")})
+    assert main(["run", str(dump_config(tmp_path / "run.yaml", config))]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("internal error: RuntimeError: a bug of ours (traceback in ") and "Traceback" not in err[0]
+    logs = list((tmp_path / "out").glob("dualeval-error-*.log"))
+    assert len(logs) == 1 and "Traceback (most recent call last)" in logs[0].read_text() and "a bug of ours" in logs[0].read_text()
