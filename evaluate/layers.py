@@ -145,13 +145,35 @@ def warp_window(src, band: int, *, kind: str, src_nodata, resampling: str, scale
     return values
 
 
-def _read_raster_window(r0, r1, c0, c1, *, path, band, kind, nodata, resampling, grid_crs, grid_transform, offset, scale):
+def _read_raster_window(r0, r1, c0, c1, *, layer_name, path, band, kind, nodata, resampling, grid_crs, grid_transform, offset, scale, plausible):
     """Rows ``r0:r1``, columns ``c0:c1`` of a raster input on the grid (runs inside a dask task).
 
     Any window gives the bits of the same cells read in any other window: a
     lattice read is a plain copy, and the warp transforms every cell centre
     exactly with a kernel fixed for the whole raster (tests/test_warp_exact.py).
+    Every cell read is checked against ``plausible`` (low, high in the
+    layer's declared units), so an implausible value the sampled pre-check
+    missed (unmarked −9999 holes) fails the run before anything is committed;
+    a damaged file is an :class:`InputError` too.
     """
+    try:
+        values = _read_raster_cells(r0, r1, c0, c1, path, band, kind, nodata, resampling, grid_crs, grid_transform, offset, scale)
+    except rasterio.errors.RasterioError as exc:
+        raise InputError(layer_name, path, f"cannot read grid rows {r0}–{r1}, columns {c0}–{c1}: {str(exc)[:200]}; the file may be damaged (re-export it)") from None
+    if plausible is not None and kind == "continuous" and np.isfinite(values).any():
+        low, high, declared = plausible
+        lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
+        if lo < low or hi > high:
+            raise InputError(
+                layer_name, path,
+                f"grid rows {r0}–{r1}, columns {c0}–{c1} hold values {lo:g}..{hi:g} {declared}, outside the plausible {low:g}..{high:g}: "
+                "unmarked nodata (set nodata: to that value) or wrong units",
+                key="nodata",
+            )
+    return values
+
+
+def _read_raster_cells(r0, r1, c0, c1, path, band, kind, nodata, resampling, grid_crs, grid_transform, offset, scale):
     shape = (r1 - r0, c1 - c0)
     with rasterio.open(path) as src:
         src_nodata = src.nodata if nodata is None else nodata
@@ -277,6 +299,8 @@ def open_raster_layer(name: str, spec: InputSpec, grid: Grid, chunk_size: int) -
     read_chunks = chunks_for(grid, chunk_size if offset is not None else WARP_TILE)
     read_window = functools.partial(
         _read_raster_window,
+        layer_name=name,
+        plausible=_plausible_range(name, spec),
         path=str(path),
         band=spec.band,
         kind=spec.kind,
@@ -299,6 +323,19 @@ def open_raster_layer(name: str, spec: InputSpec, grid: Grid, chunk_size: int) -
     # stencils read their padded windows straight from the file (bounded memory, see register_window_source)
     register_window_source(data, read_window)
     return _wrap(name, data, spec, grid, resampling)
+
+
+def _plausible_range(name: str, spec: InputSpec) -> tuple[float, float, str] | None:
+    """The plausible range of a known layer (``evaluate.units.PLAUSIBLE``) in its declared units, or None."""
+    rule = units_mod.PLAUSIBLE.get(name)
+    if rule is None or spec.kind != "continuous":
+        return None
+    try:
+        ends = units_mod.conversion(rule.unit, spec.effective_units)(np.array([rule.low, rule.high]))
+    except units_mod.UnitsError:
+        return None
+    tol = 1e-6 * max(1.0, float(np.max(np.abs(ends))))
+    return float(np.min(ends)) - tol, float(np.max(ends)) + tol, spec.effective_units
 
 
 def _same_value(a: float, b: float) -> bool:

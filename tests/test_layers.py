@@ -244,7 +244,7 @@ def test_mask_from_vector_with_constant_burn(vector_file):
 
 def test_building_stack_and_models_computes_nothing(tmp_path, vector_file, warped_sources):
     continuous, categorical = warped_sources
-    silt = write_raster(tmp_path / "silt.tif", np.full((47, 61), 40, np.float32), transform=GRID.transform)
+    silt = write_raster(tmp_path / "silt.tif", np.full((47, 61), 0.4, np.float32), transform=GRID.transform)
     inputs = {
         "dem": InputSpec(path=continuous, kind="continuous", units="m"),
         "soil_silt": InputSpec(path=silt, kind="continuous", units="fraction"),
@@ -256,7 +256,7 @@ def test_building_stack_and_models_computes_nothing(tmp_path, vector_file, warpe
         stack["soil_silt"] = to_units(stack["soil_silt"], "percent")
         result = MODELS["agri_land"].run(stack, {k: v["value"] for k, v in MODELS["agri_land"].SPEC.resolve({}).items()})
     assert result["agri_land"].data.npartitions == 12
-    assert float(stack["soil_silt"].max()) == pytest.approx(4000.0)  # fraction → percent, lazily
+    assert float(stack["soil_silt"].max()) == pytest.approx(40.0)  # fraction → percent, lazily
 
 
 def test_unit_conversions_and_plausibility():

@@ -209,7 +209,8 @@ def test_an_input_replaced_during_the_run_fails_it_and_nothing_is_committed(tmp_
     replacement = tmp_path / "data" / "dem_v2.tif"
     shutil.copy(ins["dem"], replacement)
     with rasterio.open(replacement, "r+") as dst:
-        dst.write(dst.read(1) + 1, 1)
+        dem = dst.read(1, masked=True)
+        dst.write((dem + 1).filled(dst.nodata), 1)
     swapped = []
 
     def swap_once(step, done, total):
@@ -220,3 +221,55 @@ def test_an_input_replaced_during_the_run_fails_it_and_nothing_is_committed(tmp_
     with pytest.raises(RunError, match="inputs.dem.path: .*dem.tif changed while the run was reading it; nothing was written"):
         run(parse_config(config, source=tmp_path / "run.yaml", base_dir=tmp_path), progress=swap_once)
     assert swapped and sorted(p.name for p in (tmp_path / "out").iterdir()) == []
+
+
+def _unsampled_inputs(folder, tmp_path):
+    """A 1300² DEM and silt whose rows and columns 291–358 lie between the 16 windows of 256² the pre-check samples."""
+    from tests.helpers import terrain
+
+    dem = terrain(1300, 1300)
+    paths = {"dem": write_raster(folder / "dem.tif", dem, tiled=True), "soil_silt": write_raster(folder / "silt.tif", silt(1300, 1300), tiled=True)}
+    config = small_config(tmp_path, paths, outputs={"folder": str(tmp_path / "out")}, compute={"chunk_size": 256})
+    config["grid"]["bounds"] = [ORIGIN[0], ORIGIN[1] - 1300 * 30.0, ORIGIN[0] + 1300 * 30.0, ORIGIN[1]]
+    return paths, dem, config
+
+
+def test_unmarked_nodata_the_sample_misses_fails_the_run_before_anything_is_committed(tmp_path):
+    """issue 10: −9999 voids in a DEM without a nodata tag, outside the sampled windows, were used as elevations."""
+    (tmp_path / "in").mkdir()
+    paths, dem, config = _unsampled_inputs(tmp_path / "in", tmp_path)
+    dem[300:308, 300:308] = -9999.0
+    write_raster(paths["dem"], dem, tiled=True)
+    from evaluate.runner import check_inputs
+
+    parsed = parse_config(config, source=tmp_path / "run.yaml", base_dir=tmp_path)
+    assert check_inputs(parsed, resolve_grid(parsed)) == []  # the sampled pre-check cannot see them
+    from evaluate.layers import InputError
+
+    with pytest.raises(InputError, match="input 'dem' .*hold values -9999..[0-9.]+ m, outside the plausible -500.*unmarked nodata"):
+        run(parsed)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == []
+
+
+def test_a_damaged_tile_is_an_input_error_naming_the_layer(tmp_path):
+    (tmp_path / "in").mkdir()
+    paths, _, config = _unsampled_inputs(tmp_path / "in", tmp_path)
+    with rasterio.open(paths["soil_silt"]) as src:
+        profile, values = src.profile, src.read(1)
+    with rasterio.open(paths["soil_silt"], "w", **{**profile, "compress": "deflate"}) as dst:
+        dst.write(values, 1)
+    with rasterio.open(paths["soil_silt"]) as src:  # the 16² tile holding rows and columns 304-319
+        offset = int(src.get_tag_item("BLOCK_OFFSET_19_19", "TIFF", bidx=1))
+        size = int(src.get_tag_item("BLOCK_SIZE_19_19", "TIFF", bidx=1))
+    with open(paths["soil_silt"], "r+b") as f:
+        f.seek(offset)
+        f.write(b"\xff" * size)
+    from evaluate.layers import InputError
+
+    from evaluate.runner import check_inputs
+
+    parsed = parse_config(config, source=tmp_path / "run.yaml", base_dir=tmp_path)
+    assert check_inputs(parsed, resolve_grid(parsed)) == []  # the damage lies between the sampled windows
+    with pytest.raises(InputError, match="input 'soil_silt' .*cannot read grid rows .*the file may be damaged"):
+        run(parsed)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == []
