@@ -510,3 +510,55 @@ def test_a_yaml_alias_bomb_gives_a_short_message_quickly(tmp_path: Path, capsys)
     err = capsys.readouterr().err
     assert time.perf_counter() - start < 10 and len(err) < 2000
     assert "models.agri_land.params.slope_thresholds_deg: must be a list of numbers" in err
+
+
+# --------------------------------------------------------------------------- fuzz
+def _fuzz_values():
+    from hypothesis import strategies as st
+
+    scalars = st.none() | st.booleans() | st.integers(-10**12, 10**12) | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=12)
+    return st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4), max_leaves=20)
+
+
+def _fuzz_configs():
+    from hypothesis import strategies as st
+
+    keys = st.sampled_from(["name", "description", "grid", "inputs", "models", "outputs", "compute", "demo", "evaluation"])
+    sections = {
+        "grid": st.fixed_dictionaries({}, optional={"crs": st.sampled_from(["EPSG:4547", "EPSG:4490", "nonsense", ""]) | _fuzz_values(),
+                                                    "bounds": st.lists(st.floats(allow_nan=True) | st.integers(), max_size=5) | _fuzz_values(),
+                                                    "resolution": st.floats(allow_nan=True) | st.integers(-5, 100) | _fuzz_values(),
+                                                    "like": st.text(max_size=12)}),
+        "models": st.lists(st.sampled_from(["agri_land", "nope"]), max_size=2) | st.dictionaries(st.sampled_from(["agri_land", "x"]), _fuzz_values(), max_size=2),
+        "outputs": st.fixed_dictionaries({}, optional={"folder": st.text(max_size=8) | _fuzz_values(), "compress": _fuzz_values(),
+                                                       "compress_level": _fuzz_values(), "tile_size": _fuzz_values(), "write_inputs": _fuzz_values()}),
+        "compute": st.fixed_dictionaries({}, optional={"chunk_size": _fuzz_values(), "scheduler": _fuzz_values(), "workers": _fuzz_values(), "max_cells": _fuzz_values()}),
+    }
+    return st.dictionaries(keys, _fuzz_values(), max_size=6).flatmap(
+        lambda base: st.fixed_dictionaries({k: v for k, v in sections.items() if k in base or k in ("grid", "models")}).map(lambda extra: {**base, **extra})
+    )
+
+
+def test_any_yaml_config_is_accepted_or_refused_never_a_traceback(tmp_path_factory):
+    """A hypothesis fuzz of the loader and validator: any YAML document gives exit 0 or 2 with messages, never exit 1."""
+    import contextlib
+    import io
+
+    import yaml
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    folder = tmp_path_factory.mktemp("fuzz")
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(document=_fuzz_configs() | _fuzz_values() | st.text(max_size=40))
+    def check(document):
+        path = folder / "fuzz.yaml"
+        path.write_text(document if isinstance(document, str) else yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            code = main(["validate", str(path)])
+        assert code in (0, 2), err.getvalue()[-2000:]
+        assert "Traceback" not in err.getvalue()
+
+    check()
