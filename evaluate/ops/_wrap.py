@@ -127,8 +127,9 @@ def register_window_source(array: da.Array, read_window: WindowReader) -> da.Arr
     row, so peak memory would grow with the grid's width (measured: 128 MiB
     more per 2048-cell chunk column for slope + grade). The reader must give
     exactly the bits of the array's own blocks for any window inside the
-    grid (file reads on the grid lattice, rasterized vectors, the fixed warp
-    tiles, and every elementwise or stencil operator built on them do). An
+    grid (lattice reads, rasterized vectors, exact warps — any window warps to
+    the same bits, tests/test_warp_exact.py and tests/test_layers.py — and
+    every elementwise or stencil operator built on them do). An
     evicted or missing reader only means the gathering path is used.
     """
     _window_readers[array.name] = read_window
