@@ -211,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging(-1 if args.quiet else args.verbose)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _raise_terminated)
+        if hasattr(signal, "SIGXFSZ"):  # over a file-size limit, let the write fail (and be cleaned up) instead of killing us
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
         return args.func(args)
     except _bad_input_errors() as exc:

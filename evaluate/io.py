@@ -172,7 +172,10 @@ class _WindowWriter:
             if self.dataset.closed:  # a task still running after the run failed: its output is being discarded
                 raise OutputError("output closed after the run failed")
             start = time.perf_counter()
-            self.dataset.write(block, 1, window=window)
+            try:
+                self.dataset.write(block, 1, window=window)
+            except (rasterio.errors.RasterioIOError, OSError) as exc:
+                raise OutputError(_write_failure(self.dataset.name, exc)) from None
             self.seconds += time.perf_counter() - start
 
     def close(self) -> None:
@@ -185,7 +188,34 @@ class _WindowWriter:
         """
         with self.lock:
             if not self.dataset.closed:
-                self.dataset.close()
+                try:
+                    self.dataset.close()  # flushes the last tiles
+                except (rasterio.errors.RasterioIOError, OSError) as exc:
+                    raise OutputError(_write_failure(self.dataset.name, exc)) from None
+
+
+def _check_not_truncated(path: Path) -> None:
+    """Refuse a written file that a full disk or a file-size limit has cut short.
+
+    GDAL compresses and appends tiles on its own threads (``NUM_THREADS``),
+    where a failed write is only logged, not raised: a file that stopped at
+    the process's file-size limit (``ulimit -f``), or a disk left without
+    free space, means tiles are missing, and GDAL would read them back as
+    nodata without a word.
+    """
+    import resource
+
+    size = path.stat().st_size
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if limit != resource.RLIM_INFINITY and size >= limit - 2**16:
+        raise OutputError(_write_failure(str(path), OSError(f"the file reached the size limit of {limit / 2**20:.0f} MiB")))
+    disk = os.statvfs(path)
+    if disk.f_bavail * disk.f_frsize < 2**20:
+        raise OutputError(_write_failure(str(path), OSError("no free space left on the device")))
+
+
+def _write_failure(path: str, exc: Exception) -> str:
+    return f"cannot write {path}: {str(exc)[:200]}; is the disk full, or a file-size limit (ulimit -f) reached? Nothing was committed"
 
 
 def _colormap(decl: OutputDecl) -> dict[int, tuple[int, int, int, int]]:
@@ -291,6 +321,8 @@ def write_rasters(
         log.info("compute and write: %.2f s; GDAL writes %.2f s in all (%s)", wall, sum(write_s.values()), ", ".join(f"{n} {s:.2f} s" for n, s in write_s.items()))
         if stats is not None:
             stats.update(write_s=write_s, wall_s=round(wall, 3))
+        for name in outputs:
+            _check_not_truncated(partials[name])
         if before_commit is not None:
             before_commit()
         for name, out in outputs.items():
@@ -301,10 +333,12 @@ def write_rasters(
             os.replace(partials[name], finals[name])
     finally:
         for name, ds in datasets.items():
-            if name in writers:
-                writers[name].close()
-            elif not ds.closed:
-                ds.close()
+            # closing a discarded output may fail too (a full disk): it must not stop the cleanup
+            with contextlib.suppress(OutputError, rasterio.errors.RasterioIOError, OSError):
+                if name in writers:
+                    writers[name].close()
+                elif not ds.closed:
+                    ds.close()
         for tmp in partials.values():
             if tmp.exists():
                 tmp.unlink()

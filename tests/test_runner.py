@@ -273,3 +273,48 @@ def test_a_damaged_tile_is_an_input_error_naming_the_layer(tmp_path):
     with pytest.raises(InputError, match="input 'soil_silt' .*cannot read grid rows .*the file may be damaged"):
         run(parsed)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == []
+
+
+def test_a_worker_killed_mid_run_on_a_local_cluster_still_gives_the_threaded_outputs(tmp_path, inputs, threaded):
+    """issue 10: dask.distributed re-runs the lost worker's tasks; the run completes with identical rasters."""
+    import os
+    import signal
+
+    import psutil
+
+    killed = []
+
+    def kill_one_worker(step, done, total):
+        if done == 3 and not killed:
+            # the nannies live in this process; each worker is a spawned child process
+            workers = [p for p in psutil.Process().children(recursive=True) if "spawn_main" in " ".join(p.cmdline()) and "resource_tracker" not in " ".join(p.cmdline())]
+            if workers:
+                os.kill(workers[0].pid, signal.SIGKILL)
+                killed.append(workers[0].pid)
+
+    config = small_config(tmp_path, inputs, outputs={"folder": str(tmp_path / "killed")}, compute={"chunk_size": 16, "scheduler": "processes", "workers": 2})
+    result = run(parse_config(config, source=tmp_path / "killed.yaml", base_dir=tmp_path), progress=kill_one_worker)
+    assert killed, "no worker process was found to kill"
+    for name in ("agri_land", "slope_deg"):
+        np.testing.assert_array_equal(read(result.outputs[name]), read(threaded.outputs[name]))
+
+
+def test_a_file_size_limit_reached_while_writing_is_a_clear_error_and_leaves_nothing(tmp_path):
+    """issue 10: `ulimit -f` smaller than one output ended in a crash with partial files left."""
+    import subprocess
+    import sys
+
+    from tests.helpers import dump_config, terrain
+
+    rows = cols = 1500
+    dem = write_raster(tmp_path / "dem.tif", terrain(rows, cols), tiled=True)
+    soil = write_raster(tmp_path / "silt.tif", silt(rows, cols), tiled=True)
+    config = small_config(tmp_path, {"dem": dem, "soil_silt": soil}, outputs={"folder": str(tmp_path / "out")}, compute={"chunk_size": 256})
+    config["grid"]["bounds"] = [ORIGIN[0], ORIGIN[1] - rows * 30.0, ORIGIN[0] + cols * 30.0, ORIGIN[1]]
+    path = dump_config(tmp_path / "run.yaml", config)
+    # 2 MiB per file: the inputs are already written, the float32 slope output (~5 MiB compressed) cannot fit
+    done = subprocess.run(["bash", "-c", f'ulimit -f 2048 && exec "{sys.executable}" -m evaluate.cli run "{path}"'], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "is the disk full, or a file-size limit (ulimit -f) reached? Nothing was committed" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == []
