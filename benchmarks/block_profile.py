@@ -7,9 +7,7 @@ Run: ``python benchmarks/block_profile.py [FOLDER]`` (default: the 12 000² prov
 """
 from __future__ import annotations
 
-import statistics
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -22,6 +20,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import province  # noqa: E402
+from cores import timed  # noqa: E402
 
 from evaluate.kernels.classify import downgrade_where, grade_by_thresholds  # noqa: E402
 from evaluate.kernels.terrain import horn_slope  # noqa: E402
@@ -32,13 +31,7 @@ BLOCK = 2048
 
 
 def median_ms(step, repeats: int = 5) -> float:
-    step()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
+    return 1e3 * timed(step, repeats)
 
 
 def main() -> None:
