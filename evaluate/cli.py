@@ -99,7 +99,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     args.log_folder = config.outputs.folder  # where an internal error's traceback goes
     start = time.perf_counter()
     with _Progress() as progress:
-        result = run(config, progress=progress)
+        result = run(config, progress=progress, force=args.force)
     peak = max(s["peak_rss_mib"] for s in result.steps)
     print(f"wrote {len(result.outputs)} rasters and {result.manifest.name} to {result.folder} in {time.perf_counter() - start:.1f} s (peak RSS {peak:.0f} MiB)")
     for name, path in result.outputs.items():
@@ -177,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk-size", type=int, help="override compute.chunk_size (cells per chunk side)")
     p.add_argument("--workers", type=int, help="override compute.workers")
     p.add_argument("-o", "--output", help="override outputs.folder")
+    p.add_argument("--force", action="store_true", help="recompute every output, even those whose file in the folder is up to date")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("validate", help="check a config and its inputs without computing", description="Check the config, that every input exists and opens, has a known CRS, overlaps the grid and has plausible values for its declared units; computes no model.")

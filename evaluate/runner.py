@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -333,8 +334,12 @@ class RunResult:
     steps: list[dict]
 
 
-def run(config: RunConfig, progress: Callable[[str, int, int], None] | None = None) -> RunResult:
-    """Execute a validated run config end to end."""
+def run(config: RunConfig, progress: Callable[[str, int, int], None] | None = None, force: bool = False) -> RunResult:
+    """Execute a validated run config end to end.
+
+    An output whose file in the folder carries the same content key (see
+    :func:`content_key`) is reused, not recomputed, unless ``force``.
+    """
     steps = StepLog()
     started = dt.datetime.now(dt.timezone.utc)
     generated = []
@@ -354,6 +359,8 @@ def run(config: RunConfig, progress: Callable[[str, int, int], None] | None = No
         stack = layers.build_stack(config.inputs, grid, config.compute.chunk_size)
         outputs, resolved = build_outputs(config, stack)
         outputs.update(build_input_outputs(config, stack))
+        reused = _reusable(config, grid, fingerprints, outputs, force)
+        to_write = {n: o for n, o in outputs.items() if n not in reused}
     # one run per folder at a time; a killed run's lock and hidden partial files are cleared here
     with io.folder_lock(config.outputs.folder):
         write_stats: dict = {}
@@ -363,8 +370,8 @@ def run(config: RunConfig, progress: Callable[[str, int, int], None] | None = No
             stale = config.outputs.folder / "manifest.json"
             if stale.exists():
                 stale.unlink()
-            written = io.write_rasters(
-                outputs,
+            written = {} if not to_write else io.write_rasters(
+                to_write,
                 config.outputs.folder,
                 grid,
                 compress=config.outputs.compress,
@@ -400,8 +407,9 @@ def run(config: RunConfig, progress: Callable[[str, int, int], None] | None = No
             "models": resolved,
             "outputs": {
                 n: {"path": str(p), "dtype": outputs[n].decl.dtype, "description": outputs[n].decl.description,
-                    "classes": {c.code: {"zh": c.zh, "en": c.en} for c in outputs[n].decl.classes}}
-                for n, p in written.items()
+                    "classes": {c.code: {"zh": c.zh, "en": c.en} for c in outputs[n].decl.classes},
+                    "content_key": outputs[n].tags[CONTENT_KEY_TAG], "reused": n in reused}
+                for n, p in {**written, **reused}.items()
             },
             "steps": steps.steps,
             "peak_rss_mib": max(s["peak_rss_mib"] for s in steps.steps),
@@ -410,7 +418,70 @@ def run(config: RunConfig, progress: Callable[[str, int, int], None] | None = No
         }
         manifest_path = config.outputs.folder / "manifest.json"
         io.atomic_write_text(manifest_path, json.dumps(manifest, indent=2, ensure_ascii=False))
-    return RunResult(config.outputs.folder, written, manifest_path, steps.steps)
+    return RunResult(config.outputs.folder, {**written, **reused}, manifest_path, steps.steps)
+
+
+CONTENT_KEY_TAG = "DUALEVAL_CONTENT_KEY"
+
+
+def content_key(config: RunConfig, grid: Grid, fingerprints: dict[str, dict], output: io.RasterOutput) -> str:
+    """What an output is a function of, hashed: engine version and code, model and resolved parameters (the output's tags),
+    its declaration, the grid, the writing options, and the inputs it reads (content hash, size and spec; the
+    modification time too where the hash covers only part of a large file)."""
+    from models import MODELS
+
+    tags = output.tags
+    if "DUALEVAL_MODEL" in tags:
+        reads = [n for n in MODELS[tags["DUALEVAL_MODEL"]].SPEC.inputs if n in config.inputs]
+    else:
+        reads = [tags["DUALEVAL_INPUT"]]
+    inputs = {}
+    for name in reads:
+        f = fingerprints[name]
+        inputs[name] = [f["hash"], f["bytes"], f["mtime"] if f["hash_method"] != "sha256" else None, config.inputs[name].model_dump_json()]
+    payload = {
+        "engine": [engine_version(), _code_fingerprint()],
+        "output": output.name,
+        "tags": {k: v for k, v in tags.items() if k not in ("DUALEVAL_CONFIG_SHA256", CONTENT_KEY_TAG)},
+        "decl": repr(output.decl),
+        "grid": grid.to_dict(),
+        "writing": [config.outputs.compress, config.outputs.compress_level, config.outputs.tile_size],
+        "inputs": inputs,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def _code_fingerprint() -> str:
+    """sha256 of the engine's and the models' source and table files: any change of code or tables invalidates reuse."""
+    import evaluate
+    import models
+
+    digest = hashlib.sha256()
+    for package in (evaluate, models):
+        root = Path(package.__file__).parent
+        for path in sorted(p for p in root.rglob("*") if p.suffix in (".py", ".yaml") and "__pycache__" not in p.parts):
+            digest.update(str(path.relative_to(root)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _reusable(config: RunConfig, grid: Grid, fingerprints: dict[str, dict], outputs: dict[str, io.RasterOutput], force: bool) -> dict[str, Path]:
+    """Tag every output with its content key; return those whose file in the folder already carries it (none if ``force``)."""
+    reused = {}
+    for name, output in outputs.items():
+        output.tags[CONTENT_KEY_TAG] = content_key(config, grid, fingerprints, output)
+        final = config.outputs.folder / f"{name}.tif"
+        if not force and final.exists():
+            try:
+                with rasterio.open(final) as done:
+                    if done.tags().get(CONTENT_KEY_TAG) == output.tags[CONTENT_KEY_TAG]:
+                        reused[name] = final
+            except rasterio.errors.RasterioError:
+                pass  # unreadable: recompute it
+    if reused:
+        log.info("reusing %d unchanged output(s): %s", len(reused), ", ".join(reused))
+    return reused
 
 
 def _check_unchanged(config: RunConfig, fingerprints: dict[str, dict]) -> None:

@@ -304,7 +304,7 @@ def test_an_internal_error_is_one_line_on_screen_and_a_traceback_in_the_output_f
     from evaluate.cli import main
     from tests.helpers import dump_config, small_config, small_inputs
 
-    def broken_run(config, progress=None):
+    def broken_run(config, progress=None, force=False):
         raise RuntimeError("a bug of ours")
 
     monkeypatch.setattr(evaluate.runner, "run", broken_run)

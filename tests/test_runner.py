@@ -318,3 +318,32 @@ def test_a_file_size_limit_reached_while_writing_is_a_clear_error_and_leaves_not
     assert "is the disk full, or a file-size limit (ulimit -f) reached? Nothing was committed" in done.stderr
     assert "Traceback" not in done.stderr
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == []
+
+
+def test_a_rerun_reuses_unchanged_outputs_and_recomputes_what_changed(tmp_path):
+    """ARCHITECTURE "Runs": outputs whose inputs, parameters and code are unchanged are skipped on re-run (content key)."""
+    import json as json_
+
+    ins = small_inputs(tmp_path / "data")
+
+    def again(params=None, force=False):
+        config = small_config(tmp_path, ins, outputs={"folder": str(tmp_path / "out")}, compute={"chunk_size": 32})
+        if params:
+            config["models"] = {"agri_land": {"params": params}}
+        return run(parse_config(config, source=tmp_path / "run.yaml", base_dir=tmp_path), force=force)
+
+    first = again()
+    stamps = {n: (p.stat().st_mtime_ns, p.read_bytes()) for n, p in first.outputs.items()}
+    second = again()
+    manifest = json_.loads(second.manifest.read_text())
+    assert {n: o["reused"] for n, o in manifest["outputs"].items()} == {"agri_land": True, "slope_deg": True}
+    assert {n: (p.stat().st_mtime_ns, p.read_bytes()) for n, p in second.outputs.items()} == stamps  # not rewritten
+    changed = again(params={"silt_thresholds_pct": [50, 80]})
+    outputs = json_.loads(changed.manifest.read_text())["outputs"]
+    assert not outputs["agri_land"]["reused"] and outputs["agri_land"]["content_key"] != manifest["outputs"]["agri_land"]["content_key"]
+    forced = again(params={"silt_thresholds_pct": [50, 80]}, force=True)
+    assert not any(o["reused"] for o in json_.loads(forced.manifest.read_text())["outputs"].values())
+    with rasterio.open(ins["soil_silt"], "r+") as dst:  # new input content: recomputed
+        silt_values = dst.read(1)
+        dst.write(np.where(silt_values >= 0, np.minimum(silt_values + 5, 100), silt_values), 1)
+    assert not any(o["reused"] for o in json_.loads(again(params={"silt_thresholds_pct": [50, 80]}).manifest.read_text())["outputs"].values())
