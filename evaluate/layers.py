@@ -36,7 +36,7 @@ from rasterio.windows import Window
 from evaluate import units as units_mod
 from evaluate.config import COARSER_TOLERANCE, InputSpec
 from evaluate.grid import Grid, coords_of, georeference
-from evaluate.ops._wrap import map_cells, register_window_source
+from evaluate.ops._wrap import from_window_reader, map_cells, register_window_source
 
 CATEGORICAL_NODATA = -1
 WARP_TILE = 512  # cells per side of the fixed tiles on which rasters are warped
@@ -198,16 +198,6 @@ def _read_raster_cells(r0, r1, c0, c1, path, band, kind, nodata, resampling, gri
     return _finish(values, valid, kind)
 
 
-def _block_reader(read_window):
-    """A ``da.map_blocks`` function reading each block's window with ``read_window``."""
-
-    def read_block(block_info=None):
-        (r0, r1), (c0, c1) = block_info[None]["array-location"]
-        return read_window(r0, r1, c0, c1)
-
-    return read_block
-
-
 def _warp_scale(src, grid: Grid) -> tuple[float, float] | None:
     """Destination pixels per source pixel along x and y, fixed for the whole warp (GDAL XSCALE/YSCALE).
 
@@ -311,17 +301,11 @@ def open_raster_layer(name: str, spec: InputSpec, grid: Grid, chunk_size: int) -
         offset=offset,
         scale=scale,
     )
-    data = da.map_blocks(
-        _block_reader(read_window),
-        dtype=dtype,
-        chunks=read_chunks,
-        meta=np.empty((0, 0), dtype=dtype),
-        name=f"read-{name}-" + da.core.tokenize(str(path), spec.model_dump_json(), grid.to_dict(), chunk_size, WARP_TILE),
-    )
+    # a window source: stencils read their padded windows straight from the file (bounded memory)
+    token = da.core.tokenize(str(path), spec.model_dump_json(), grid.to_dict(), chunk_size, WARP_TILE)
+    data = from_window_reader(read_window, read_chunks, dtype, f"read-{name}-{token}")
     if offset is None:
-        data = data.rechunk(chunks_for(grid, chunk_size))
-    # stencils read their padded windows straight from the file (bounded memory, see register_window_source)
-    register_window_source(data, read_window)
+        data = register_window_source(data.rechunk(chunks_for(grid, chunk_size)), read_window)
     return _wrap(name, data, spec, grid, resampling)
 
 
@@ -472,14 +456,8 @@ def open_vector_layer(name: str, spec: InputSpec, grid: Grid, chunk_size: int) -
     read_window = functools.partial(
         _rasterize_window, layer_name=name, spec=spec, vector_crs=vector_crs.to_wkt(), grid_crs=grid.crs.to_wkt(), grid_transform=grid.transform
     )
-    data = da.map_blocks(
-        _block_reader(read_window),
-        dtype=dtype,
-        chunks=chunks_for(grid, chunk_size),
-        meta=np.empty((0, 0), dtype=dtype),
-        name=f"rasterize-{name}-" + da.core.tokenize(str(spec.path), spec.model_dump_json(), grid.to_dict(), chunk_size),
-    )
-    register_window_source(data, read_window)
+    token = da.core.tokenize(str(spec.path), spec.model_dump_json(), grid.to_dict(), chunk_size)
+    data = from_window_reader(read_window, chunks_for(grid, chunk_size), dtype, f"rasterize-{name}-{token}")
     return _wrap(name, data, spec, grid, "rasterize_all_touched" if spec.all_touched else "rasterize")
 
 

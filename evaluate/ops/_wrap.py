@@ -139,6 +139,17 @@ def register_window_source(array: da.Array, read_window: WindowReader) -> da.Arr
     return array
 
 
+def from_window_reader(read_window: WindowReader, chunks, dtype, name: str) -> da.Array:
+    """A dask array whose every block is ``read_window`` of its location, registered as its window source."""
+
+    def block(block_info=None):
+        (r0, r1), (c0, c1) = block_info[None]["array-location"]
+        return read_window(r0, r1, c0, c1)
+
+    data = da.map_blocks(block, chunks=chunks, dtype=dtype, meta=np.empty((0, 0), dtype=dtype), name=name)
+    return register_window_source(data, read_window)
+
+
 def window_reader(data) -> WindowReader | None:
     """The window reader of a dask array (None if it has none), or a slicer of a numpy array."""
     if isinstance(data, da.Array):
@@ -279,10 +290,5 @@ def _windowed_stencil(func, readers, prepared, halo, row_args, fill, shape, dtyp
         blocks = [padded_window(read, r0, r1, c0, c1, halo, fill, shape, prepared) for read in readers]
         return func(*blocks, *[np.ascontiguousarray(r[r0 : r1 + 2 * halo]) for r in padded_rows])
 
-    def block(block_info=None):
-        (r0, r1), (c0, c1) = block_info[None]["array-location"]
-        return compute_window(r0, r1, c0, c1)
-
     token = tokenize(func, [getattr(a, "name", None) for a in inputs], halo, fill, dtype, chunks, *padded_rows)
-    data = da.map_blocks(block, chunks=chunks, dtype=dtype, meta=np.empty((0, 0), dtype=dtype), name=f"stencil-{token}")
-    return register_window_source(data, compute_window)
+    return from_window_reader(compute_window, chunks, dtype, f"stencil-{token}")
