@@ -33,7 +33,7 @@ def _bad_input_errors() -> tuple[type[Exception], ...]:
 
 def _setup_logging(verbosity: int) -> None:
     """Our own log lines at INFO (DEBUG with -v); other libraries' only from WARNING (all with -vv)."""
-    logging.basicConfig(level=logging.DEBUG if verbosity > 1 else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
+    logging.basicConfig(level=logging.DEBUG if verbosity > 1 else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S", stream=sys.stderr, force=True)
     log.setLevel(logging.WARNING if verbosity < 0 else logging.INFO if verbosity == 0 else logging.DEBUG)
 
 
@@ -142,15 +142,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_models(args: argparse.Namespace) -> int:
     from models import MODELS
 
-    described = {name: m.SPEC.describe() for name, m in MODELS.items()}
+    described = {name: {**m.SPEC.describe(), "derived": m.derived} for name, m in MODELS.items()}
     if args.json:
         print(json.dumps(described, ensure_ascii=False, indent=2, default=str))
         return EXIT_OK
-    for name, d in described.items():
-        print(f"{name} — {d['title']['zh']} / {d['title']['en']}\n  source: {d['source']}")
+    # evaluation models first, then the shared derived layers they pull in
+    for name, d in sorted(described.items(), key=lambda item: item[1]["derived"]):
+        kind = " (shared derived layer: written only when outputs.write names it)" if d["derived"] else ""
+        print(f"{name} — {d['title']['zh']} / {d['title']['en']}{kind}\n  source: {d['source']}")
         print("  inputs:")
         for k, v in d["inputs"].items():
-            print(f"    {k} [{v['kind']}, {v['units']}{'' if v['required'] else ', optional'}]: {v['description']}")
+            required = {True: "", False: ", optional"}.get(v["required"], f", required in {v['required']}")
+            origin = f" ← {v['producer']} unless given as an input" if v["producer"] else ""
+            print(f"    {k} [{v['kind']}, {v['units']}{required}]{origin}: {v['description']}")
         print("  parameters:")
         for k, v in d["parameters"].items():
             print(f"    {k} = {v['default']!r}: {v['description']} ({v['source']})")

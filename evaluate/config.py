@@ -108,6 +108,8 @@ class InputSpec(_Strict):
     nodata: float | None = None
     resampling: Literal[RESAMPLING] | None = None  # type: ignore[valid-type]
     band: int = Field(1, ge=1)
+    #: a series in one file: input ``precip_m`` with ``bands: 12`` stands for the inputs precip_m01 … precip_m12 (bands 1–12)
+    bands: int | None = Field(None, ge=2, le=366)
     layer: str | None = None
     burn: float | None = None
     attribute: str | None = None
@@ -188,6 +190,8 @@ class OutputSpec(_Strict):
     compress_level: int | None = Field(None, ge=1, le=22)
     tile_size: int = Field(512, ge=16, le=4096)
     write_inputs: list[str] = Field(default_factory=list)
+    #: intermediate outputs to write too (a derived layer such as slope, or an output of a prerequisite model)
+    write: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _level_fits(self) -> "OutputSpec":
@@ -204,6 +208,17 @@ class OutputSpec(_Strict):
         if v % 16:
             raise ValueError(f"tile_size must be a multiple of 16 (GeoTIFF rule), got {v}")
         return v
+
+
+class EvaluationSpec(_Strict):
+    """The run-level evaluation settings every model sees (methods.md §1.2)."""
+
+    guideline: Literal["2019draft", "2020trial"] = "2020trial"
+    # province type of the 2022 三区三线 rules (seed 004): 1 and 2 keep PBF ≥ 90 % of stable cropland, 3 in principle ≤ 90 %
+    province_type: Literal[1, 2, 3] | None = None
+    region: str = ""
+    # which threshold row of §4.2/§5.2/§5.7 applies: city/county (default) or provincial
+    level: Literal["county", "province"] = "county"
 
 
 class ComputeSpec(_Strict):
@@ -255,6 +270,7 @@ class RunConfig(_Strict):
     inputs: dict[str, InputSpec]
     models: dict[str, ModelRun]
     outputs: OutputSpec
+    evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
     compute: ComputeSpec = Field(default_factory=ComputeSpec)
     demo: DemoSpec | None = None
     source: Path | None = Field(None, exclude=True)
@@ -271,10 +287,19 @@ class RunConfig(_Strict):
     def _input_names(cls, v: dict[str, InputSpec]) -> dict[str, InputSpec]:
         if not v:
             raise ValueError("no inputs given")
-        for name in v:
+        expanded = {}
+        for name, spec in v.items():
             if not name.isidentifier():
                 raise ValueError(f"input name {name!r} must be a simple identifier (letters, digits, _)")
-        return v
+            if spec.bands is None:
+                expanded[name] = spec
+                continue
+            for k in range(1, spec.bands + 1):
+                member = f"{name}{k:02d}"
+                if member in v:
+                    raise ValueError(f"input {member!r} is given twice: by itself and through {name}.bands")
+                expanded[member] = spec.model_copy(update={"band": k, "bands": None})
+        return expanded
 
     @field_validator("models", mode="before")
     @classmethod
@@ -286,12 +311,13 @@ class RunConfig(_Strict):
 
     @model_validator(mode="after")
     def _models_known(self) -> "RunConfig":
+        from evaluate.modelspec import PlanError
         from models import MODELS
 
         problems = []
         for name, run in self.models.items():
             if name not in MODELS:
-                problems.append(f"models.{name}: unknown model; available: {', '.join(sorted(MODELS))}")
+                problems.append(MODELS.unknown(name))
                 continue
             spec = MODELS[name].SPEC
             for key, value in run.params.items():
@@ -308,15 +334,29 @@ class RunConfig(_Strict):
                     spec.resolve(run.params)
                 except ValueError as exc:
                     problems.extend(f"models.{name}.params.{line}" for line in str(exc).splitlines())
-            if run.enabled:
-                for input_name, needed in spec.inputs.items():
-                    if needed.required and input_name not in self.inputs:
-                        problems.append(f"models.{name}: needs input '{input_name}' ({needed.description}), which is not in 'inputs'")
         if not any(run.enabled for run in self.models.values()):
             problems.append("models: no model is enabled")
+        if not problems:
+            try:
+                plan = self.plan()
+            except PlanError as exc:
+                problems.extend(str(exc).splitlines())
+            else:
+                known = {o for m in plan.order for o in MODELS[m].SPEC.outputs}
+                for out in self.outputs.write:
+                    if out not in known:
+                        problems.append(f"outputs.write: {out!r} is not an output of this run's models; they make {', '.join(sorted(known))}")
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+    def plan(self):
+        """The models to run (enabled ones and their prerequisites) in dependency order (:meth:`Registry.plan`)."""
+        from models import MODELS
+
+        requested = [n for n, r in self.models.items() if r.enabled]
+        params = {n: r.params for n, r in self.models.items()}
+        return MODELS.plan(requested, set(self.inputs), self.evaluation.guideline, params)
 
     @model_validator(mode="after")
     def _write_inputs_known(self) -> "RunConfig":

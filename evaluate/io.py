@@ -50,6 +50,16 @@ class RasterOutput:
     tags: dict = field(default_factory=dict)
 
 
+@dataclass
+class TableOutput:
+    """One table to write as CSV (e.g. per admin unit): a DataFrame, or a dask Delayed computing to one."""
+
+    name: str
+    table: object
+    decl: OutputDecl
+    tags: dict = field(default_factory=dict)
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temp file in the same folder and a rename."""
     path = Path(path)
@@ -265,6 +275,7 @@ def write_rasters(
     progress: Callable[[int, int], None] | None = None,
     stats: dict | None = None,
     before_commit: Callable[[], None] | None = None,
+    tables: Mapping[str, TableOutput] | None = None,
 ) -> dict[str, Path]:
     """Compute and write every output in one dask pass; return name → final path.
 
@@ -287,11 +298,16 @@ def write_rasters(
         Called once every output is complete, before any is renamed into
         place; an exception it raises discards them all (e.g. an input that
         changed during the run).
+    tables : mapping of name → TableOutput, optional
+        Tables computed in the same pass as the rasters (their graph shares
+        the rasters' intermediates) and written as ``<name>.csv`` (UTF-8 with
+        BOM, so Excel shows the Chinese names), committed with the rasters.
     """
+    tables = dict(tables or {})
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    finals = {name: folder / f"{name}.tif" for name in outputs}
-    partials = {name: folder / f"{PARTIAL_PREFIX}{name}.tif.{uuid.uuid4().hex[:8]}{PARTIAL_SUFFIX}" for name in outputs}
+    finals = {name: folder / f"{name}.tif" for name in outputs} | {name: folder / f"{name}.csv" for name in tables}
+    partials = {name: folder / f"{PARTIAL_PREFIX}{final.name}.{uuid.uuid4().hex[:8]}{PARTIAL_SUFFIX}" for name, final in finals.items()}
     datasets, writers = {}, {}
     try:
         for name, out in outputs.items():
@@ -311,9 +327,11 @@ def write_rasters(
         writers = {n: _WindowWriter(datasets[n]) for n in outputs}
         start = time.perf_counter()
         if client is None:
-            _store_local(arrays, list(writers.values()), progress)
+            frames = _store_local(arrays, list(writers.values()), progress, [t.table for t in tables.values()])
         else:
-            _store_distributed(arrays, list(writers.values()), client, progress)
+            frames = _store_distributed(arrays, list(writers.values()), client, progress, [t.table for t in tables.values()])
+        for name, frame in zip(tables, frames):
+            frame.to_csv(partials[name], index=False, encoding="utf-8-sig", float_format="%.6f")
         for writer in writers.values():
             writer.close()  # flushes the last tiles: part of writing
         wall = time.perf_counter() - start
@@ -321,7 +339,7 @@ def write_rasters(
         log.info("compute and write: %.2f s; GDAL writes %.2f s in all (%s)", wall, sum(write_s.values()), ", ".join(f"{n} {s:.2f} s" for n, s in write_s.items()))
         if stats is not None:
             stats.update(write_s=write_s, wall_s=round(wall, 3))
-        for name in outputs:
+        for name in finals:
             _check_not_truncated(partials[name])
         if before_commit is not None:
             before_commit()
@@ -329,7 +347,7 @@ def write_rasters(
             if out.decl.is_class:
                 atomic_write_text(folder / f"{name}.tif.aux.xml", _aux_xml(out.decl))
                 atomic_write_text(folder / f"{name}.qml", qml_style(out.decl))
-        for name in outputs:
+        for name in finals:
             os.replace(partials[name], finals[name])
     finally:
         for name, ds in datasets.items():
@@ -358,20 +376,22 @@ class _Counter(dask.callbacks.Callback):
                 self.progress(self.done, self.total)
 
 
-def _store_local(arrays, writers, progress) -> None:
+def _store_local(arrays, writers, progress, tables=()) -> list:
+    """Store the rasters and compute the tables in one ``dask.compute`` (shared intermediates run once)."""
     total = sum(a.npartitions for a in arrays)
     # each writer locks its own dataset: a run-wide lock would serialise the outputs' writes
-    if progress is None:
-        da.store(arrays, writers, lock=False, compute=True)
-    else:
-        with _Counter(total, progress):
-            da.store(arrays, writers, lock=False, compute=True)
+    store = da.store(arrays, writers, lock=False, compute=False) if arrays else None
+    with _Counter(total, progress) if progress else contextlib.nullcontext():
+        _, *frames = dask.compute(store, *tables)
+    if progress:
         progress(total, total)
+    return frames
 
 
-def _store_distributed(arrays, writers, client, progress) -> None:
+def _store_distributed(arrays, writers, client, progress, tables=()) -> list:
     from distributed import as_completed
 
+    table_futures = client.compute(list(tables)) if tables else []
     jobs = []
     for array, writer in zip(arrays, writers):
         offsets = [np.cumsum((0,) + c) for c in array.chunks]
@@ -392,3 +412,4 @@ def _store_distributed(arrays, writers, client, progress) -> None:
             if progress:
                 progress(done, total)
         del futures
+    return [f.result() for f in table_futures]

@@ -34,7 +34,7 @@ import xarray as xr
 from evaluate import io, layers, units
 from evaluate.config import INPUT_PREFIX, RunConfig
 from evaluate.grid import Grid, GridError
-from evaluate.modelspec import OutputDecl
+from evaluate.modelspec import Evaluation, OutputDecl
 
 log = logging.getLogger("dualeval")
 
@@ -171,12 +171,12 @@ def check_inputs(config: RunConfig, grid: Grid) -> list[str]:
                 units.check_plausible(name, spec.effective_units, sample)
             except units.UnitsError as exc:
                 problem(name, "units", str(exc), spec.path)
-    for model_name, run in config.models.items():
-        if not run.enabled:
-            continue
-        for input_name, decl in MODELS[model_name].SPEC.inputs.items():
+    plan = config.plan()
+    for model_name in plan.order:
+        for input_name, how in plan.sources[model_name].items():
+            decl = MODELS[model_name].SPEC.inputs[input_name]
             spec = config.inputs.get(input_name)
-            if spec is None:
+            if how != "layer":
                 continue
             if spec.kind != decl.kind:
                 problem(input_name, "kind", f"model {model_name} needs a {decl.kind} layer, the config declares {spec.kind}", spec.path)
@@ -189,35 +189,76 @@ def check_inputs(config: RunConfig, grid: Grid) -> list[str]:
 
 
 # --------------------------------------------------------------------------- models
-def build_outputs(config: RunConfig, stack: xr.Dataset) -> tuple[dict[str, io.RasterOutput], dict]:
-    """Run every enabled model on the lazy stack; return the outputs to write and the resolved parameters."""
+def evaluation(config: RunConfig) -> Evaluation:
+    return Evaluation(**config.evaluation.model_dump())
+
+
+def build_outputs(config: RunConfig, stack: xr.Dataset) -> tuple[dict[str, io.RasterOutput], dict[str, io.TableOutput], dict]:
+    """Run the planned models (the enabled ones and their prerequisites, in dependency order) on the lazy stack.
+
+    Each model's inputs are config layers (converted to the declared units)
+    or the very arrays an earlier model returned, so a shared intermediate
+    is one set of graph keys, computed once in the single write pass.
+    Written: every output of the models the config names, plus
+    ``outputs.write``; the rest stay intermediates. Returns the rasters and
+    tables to write and, per planned model, its resolved parameters and
+    where each input came from.
+    """
     from models import MODELS
 
-    outputs: dict[str, io.RasterOutput] = {}
+    plan = config.plan()
+    ev = evaluation(config)
+    produced: dict = {}
     resolved_all = {}
-    for model_name, run in config.models.items():
-        if not run.enabled:
-            continue
+    depends: dict[str, set[str]] = {}  # model → the config layers it reads, directly or through its producers
+    for model_name in plan.order:
         model = MODELS[model_name]
-        resolved = model.SPEC.resolve(run.params)
-        resolved_all[model_name] = {"source": model.SPEC.source, "parameters": resolved}
-        model_inputs = xr.Dataset(
-            {name: layers.to_units(stack[name], decl.units) if decl.kind == "continuous" else stack[name]
-             for name, decl in model.SPEC.inputs.items() if name in stack}
-        )
-        result = model.run(model_inputs, {k: v["value"] for k, v in resolved.items()})
-        for out_name, decl in model.SPEC.outputs.items():
-            if out_name in outputs:
-                raise RunError(f"output {out_name} is produced by two models; disable one")
-            tags = {
-                "DUALEVAL_VERSION": engine_version(),
-                "DUALEVAL_MODEL": model_name,
-                "DUALEVAL_SOURCE": model.SPEC.source,
-                "DUALEVAL_CONFIG_SHA256": config.fingerprint(),
-                "DUALEVAL_PARAMETERS": {k: v["value"] for k, v in resolved.items()},
-            }
-            outputs[out_name] = io.RasterOutput(out_name, result[out_name], decl, tags)
-    return outputs, resolved_all
+        run_cfg = config.models.get(model_name)
+        resolved = model.SPEC.resolve(run_cfg.params if run_cfg else {})
+        sources = plan.sources[model_name]
+        resolved_all[model_name] = {
+            "source": model.SPEC.source,
+            "parameters": resolved,
+            "inputs": dict(sources),
+            "requested": model_name in plan.requested,
+        }
+        inputs, reads = {}, set()
+        for name, how in sources.items():
+            decl = model.SPEC.inputs[name]
+            if how == "layer":
+                reads.add(name)
+                inputs[name] = layers.to_units(stack[name], decl.units) if decl.kind == "continuous" else stack[name]
+            elif how.startswith("model:"):
+                reads |= depends[how[6:]]
+                inputs[name] = produced[name]
+        depends[model_name] = reads
+        result = model.run(inputs, {k: v["value"] for k, v in resolved.items()}, ev)
+        missing = set(model.SPEC.outputs) - set(result)
+        if missing:
+            raise RuntimeError(f"model {model_name} did not return its outputs {sorted(missing)}")
+        produced.update({k: result[k] for k in model.SPEC.outputs})
+
+    wanted = [o for m in plan.order if m in plan.requested for o in MODELS[m].SPEC.outputs] + list(config.outputs.write)
+    rasters: dict[str, io.RasterOutput] = {}
+    tables: dict[str, io.TableOutput] = {}
+    for out_name in dict.fromkeys(wanted):
+        model_name = MODELS.producer_of[out_name]
+        decl = MODELS[model_name].SPEC.outputs[out_name]
+        tags = {
+            "DUALEVAL_VERSION": engine_version(),
+            "DUALEVAL_MODEL": model_name,
+            "DUALEVAL_SOURCE": MODELS[model_name].SPEC.source,
+            "DUALEVAL_GUIDELINE": ev.guideline,
+            "DUALEVAL_CONFIG_SHA256": config.fingerprint(),
+            "DUALEVAL_PARAMETERS": {k: v["value"] for k, v in resolved_all[model_name]["parameters"].items()},
+            "DUALEVAL_INPUTS": resolved_all[model_name]["inputs"],
+            "DUALEVAL_READS": sorted(depends[model_name]),
+        }
+        if decl.kind == "table":
+            tables[out_name] = io.TableOutput(out_name, produced[out_name], decl, tags)
+        else:
+            rasters[out_name] = io.RasterOutput(out_name, produced[out_name], decl, tags)
+    return rasters, tables, resolved_all
 
 
 # the layer dtypes of evaluate.layers, with the nodata each is written with
@@ -352,12 +393,12 @@ def run(config: RunConfig, progress: Callable[[str, int, int], None] | None = No
         if problems:
             raise RunError("\n".join(problems))
         targets = [config.outputs.folder / "manifest.json"]
-        io.refuse_input_paths(targets + [config.outputs.folder / f"{n}.tif" for n in _output_names(config)], [s.path for s in config.inputs.values()])
+        io.refuse_input_paths(targets + [config.outputs.folder / f for f in _output_names(config)], [s.path for s in config.inputs.values()])
     # fingerprints now, compared again before the outputs are committed: an input replaced under a running job fails it
     fingerprints = {n: fingerprint_file(s.path) for n, s in config.inputs.items()}
     with steps.step("build graph"):
         stack = layers.build_stack(config.inputs, grid, config.compute.chunk_size)
-        outputs, resolved = build_outputs(config, stack)
+        outputs, tables, resolved = build_outputs(config, stack)
         outputs.update(build_input_outputs(config, stack))
         reused = _reusable(config, grid, fingerprints, outputs, force)
         to_write = {n: o for n, o in outputs.items() if n not in reused}
@@ -370,7 +411,7 @@ def run(config: RunConfig, progress: Callable[[str, int, int], None] | None = No
             stale = config.outputs.folder / "manifest.json"
             if stale.exists():
                 stale.unlink()
-            written = {} if not to_write else io.write_rasters(
+            written = {} if not (to_write or tables) else io.write_rasters(
                 to_write,
                 config.outputs.folder,
                 grid,
@@ -381,6 +422,7 @@ def run(config: RunConfig, progress: Callable[[str, int, int], None] | None = No
                 progress=(lambda done, total: progress("compute and write rasters", done, total)) if progress else None,
                 stats=write_stats,
                 before_commit=lambda: _check_unchanged(config, fingerprints),
+                tables=tables,
             )
         # seconds each output spent in GDAL writes (compression included): writes of several outputs overlap each other and compute
         steps.steps[-1]["gdal_write_s"] = write_stats.get("write_s", {})
@@ -405,10 +447,15 @@ def run(config: RunConfig, progress: Callable[[str, int, int], None] | None = No
                 for n, s in config.inputs.items()
             },
             "models": resolved,
+            "evaluation": config.evaluation.model_dump(mode="json"),
+            # optional inputs that were not available, per model: treated as neutral (no downgrade)
+            "missing_optional_inputs": config.plan().missing_optional(),
             "outputs": {
-                n: {"path": str(p), "dtype": outputs[n].decl.dtype, "description": outputs[n].decl.description,
-                    "classes": {c.code: {"zh": c.zh, "en": c.en} for c in outputs[n].decl.classes},
-                    "content_key": outputs[n].tags[CONTENT_KEY_TAG], "reused": n in reused}
+                n: {"path": str(p), "kind": "table" if n in tables else "raster",
+                    "dtype": (tables[n] if n in tables else outputs[n]).decl.dtype,
+                    "description": (tables[n] if n in tables else outputs[n]).decl.description,
+                    "classes": {c.code: {"zh": c.zh, "en": c.en} for c in outputs[n].decl.classes} if n in outputs else {},
+                    **({"content_key": outputs[n].tags[CONTENT_KEY_TAG], "reused": n in reused} if n in outputs else {})}
                 for n, p in {**written, **reused}.items()
             },
             "steps": steps.steps,
@@ -432,7 +479,7 @@ def content_key(config: RunConfig, grid: Grid, fingerprints: dict[str, dict], ou
 
     tags = output.tags
     if "DUALEVAL_MODEL" in tags:
-        reads = [n for n in MODELS[tags["DUALEVAL_MODEL"]].SPEC.inputs if n in config.inputs]
+        reads = tags["DUALEVAL_READS"]
     else:
         reads = [tags["DUALEVAL_INPUT"]]
     inputs = {}
@@ -498,7 +545,10 @@ def _check_unchanged(config: RunConfig, fingerprints: dict[str, dict]) -> None:
 
 
 def _output_names(config: RunConfig) -> list[str]:
+    """The files a run writes (rasters as .tif, tables as .csv)."""
     from models import MODELS
 
-    names = [o for m, r in config.models.items() if r.enabled for o in MODELS[m].SPEC.outputs]
-    return names + [f"{INPUT_PREFIX}{n}" for n in config.outputs.write_inputs]
+    plan = config.plan()
+    names = [o for m in plan.order if m in plan.requested for o in MODELS[m].SPEC.outputs] + list(config.outputs.write)
+    files = [f"{n}.csv" if MODELS[MODELS.producer_of[n]].SPEC.outputs[n].kind == "table" else f"{n}.tif" for n in dict.fromkeys(names)]
+    return files + [f"{INPUT_PREFIX}{n}.tif" for n in config.outputs.write_inputs]

@@ -105,7 +105,7 @@ __all__ = [
     "vector_features",
 ]
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"  # 2: the evaluation inputs of the 双评价 models (monthly rain and humidity, soil metals, hazards …)
 
 # ----------------------------------------------------------------------------
 # Code tables
@@ -241,7 +241,38 @@ RASTER_LAYERS: dict[str, LayerInfo] = {
     "ndvi": LayerInfo("float32", "fraction", "continuous", _F32_NODATA, 1, "growing-season NDVI"),
     "landuse": LayerInfo("int16", "code", "categorical", 0, 1, "三调 land use DLBM as integer (see DLBM_CODES; 05H1=591, 08H1=891, 08H2=892)"),
     "czcsxm": LayerInfo("int16", "code", "categorical", -1, 1, "城镇村属性码 CZCSXM of construction cells (201 城市, 202 建制镇, 203 村庄, 0 none)"),
+    # evaluation inputs: smooth synthetic fields tied to the terrain and climate above (plausible, not modelled)
+    "precip_month": LayerInfo(
+        "float32", "mm", "continuous", _F32_NODATA, 12, "monthly precipitation 月降水量 (annual precipitation x a monsoon share per month)",
+        tuple(f"precip_{m}" for m in _MONTHS),
+    ),
+    "rh_month": LayerInfo(
+        "float32", "fraction", "continuous", _F32_NODATA, 12, "monthly mean relative humidity 月平均相对湿度", tuple(f"rh_{m}" for m in _MONTHS),
+    ),
+    "rweq_wf": LayerInfo("float32", "kg/m", "continuous", _F32_NODATA, 1, "RWEQ weather factor WF 气象因子 (low: a humid region)"),
+    "karst_pct": LayerInfo("float32", "percent", "continuous", _F32_NODATA, 1, "carbonate-rock outcrop share 碳酸盐岩出露面积百分比"),
+    "soil_ph": LayerInfo("float32", "pH", "continuous", _F32_NODATA, 1, "soil pH 土壤pH (acid red soils)"),
+    "soil_cd": LayerInfo("float32", "mg/kg", "continuous", _F32_NODATA, 1, "soil cadmium 镉 with hotspots"),
+    "soil_pb": LayerInfo("float32", "mg/kg", "continuous", _F32_NODATA, 1, "soil lead 铅 with hotspots"),
+    "soil_as": LayerInfo("float32", "mg/kg", "continuous", _F32_NODATA, 1, "soil arsenic 砷 with hotspots"),
+    "freq_rainstorm": LayerInfo("float32", "fraction", "continuous", _F32_NODATA, 1, "frequency of rainstorm-flood years 暴雨洪涝"),
+    "freq_heat": LayerInfo("float32", "fraction", "continuous", _F32_NODATA, 1, "frequency of heat years 高温"),
+    "freq_cold": LayerInfo("float32", "fraction", "continuous", _F32_NODATA, 1, "frequency of cold-damage years 低温冷害"),
+    "freq_gale": LayerInfo("float32", "fraction", "continuous", _F32_NODATA, 1, "frequency of gale years 大风"),
+    "freq_drought": LayerInfo("float32", "fraction", "continuous", _F32_NODATA, 1, "frequency of drought years 干旱"),
+    "wind_mean": LayerInfo("float32", "m/s", "continuous", _F32_NODATA, 1, "mean wind speed 平均风速"),
+    "calm_share": LayerInfo("float32", "percent", "continuous", _F32_NODATA, 1, "share of calm days 静风日占比"),
+    "water_env_capacity": LayerInfo("float32", "t/a", "continuous", _F32_NODATA, 1, "water environment capacity 水环境容量 (COD)"),
+    "landslide": LayerInfo("uint8", "code", "categorical", 0, 1, "collapse/landslide susceptibility 崩塌滑坡易发性 1 极高 … 5 低"),
+    "aridity_i10": LayerInfo("float32", "index", "continuous", _F32_NODATA, 1, "aridity index 干燥度 (0.16 ΣT≥10 / ΣP)"),
+    "sand_wind_days": LayerInfo("float32", "d", "continuous", _F32_NODATA, 1, "sand-raising wind days 起沙风天数"),
+    "gw_depth": LayerInfo("float32", "m", "continuous", _F32_NODATA, 1, "groundwater depth 地下水埋深"),
+    "gw_tds": LayerInfo("float32", "g/L", "continuous", _F32_NODATA, 1, "groundwater mineralization 地下水矿化度"),
 }
+
+#: monthly share of the annual rain (south China monsoon), sums to 1
+MONSOON_SHARE = np.array([0.03, 0.04, 0.06, 0.09, 0.13, 0.16, 0.14, 0.15, 0.09, 0.05, 0.03, 0.03])
+N_EXTRA = 12
 
 
 @dataclass(frozen=True)
@@ -261,7 +292,11 @@ VECTOR_LAYERS: dict[str, VectorInfo] = {
         "MultiPolygon", {"name": "str", "zone": "str", "level": "str"},
         "nature reserves 自然保护区; zone 'core' 核心保护区 or 'general' 一般控制区; level 国家级/省级/市县级",
     ),
-    "counties": VectorInfo("MultiPolygon", {"code": "int32", "name": "str"}, "county-level admin units 县级行政区 (6-digit code)"),
+    "counties": VectorInfo(
+        "MultiPolygon", {"code": "int32", "name": "str", "water_quota": "float64", "pga": "float64"},
+        "county-level admin units 县级行政区 (6-digit code); water_quota 用水总量控制指标模数 (m³/km²); pga 地震动峰值加速度 (g)",
+    ),
+    "faults": VectorInfo("LineString", {"name": "str"}, "active faults 活动断层 (NE–SW)"),
     "redline_existing": VectorInfo("MultiPolygon", {"HXMC": "str", "HXLX": "str"}, "existing ecological protection red line 生态保护红线"),
     "pbf_existing": VectorInfo("MultiPolygon", {"DLBM": "str", "DLMC": "str"}, "existing permanent basic farmland 永久基本农田 over cropland"),
 }
@@ -355,6 +390,7 @@ CH_TNOISE, CH_SILT, CH_ALLUV, CH_CLAY, CH_LOESS, CH_PARCEL, CH_FPARCEL = 15, 16,
 CH_AGRI, CH_UEDGE, CH_UPARCEL, CH_POND, CH_CELL, CH_TOWN, CH_VILL = 22, 23, 24, 25, 26, 27, 28
 CH_HWY_ROW, CH_HWY_COL, CH_EDGE, CH_RESERVE, CH_COUNTY, CH_PLATEAU, CH_OC = 29, 30, 31, 32, 33, 34, 35
 CH_NDVI, CH_SHAPE, CH_ALPINE, CH_NAME, CH_PBF, CH_WIDTH = 36, 37, 38, 39, 40, 41
+CH_FAULT, CH_EXTRA = 42, 43  # CH_EXTRA … CH_EXTRA + N_EXTRA - 1: the noise fields of the evaluation inputs
 
 
 @numba.njit("uint64(int64, int64, int64)", nogil=True, cache=True)
@@ -1462,6 +1498,50 @@ _TERRAIN_ONLY = {"dem"}
 _CLIMATE = {"precip", "tmean_annual", "tmean_month", "at0", "pet"}
 _TEXTURE = {"soil_sand", "soil_silt", "soil_clay"}
 _COVER = {"landuse", "czcsxm", "ndvi", "aet", "soil_oc"}
+_EXTRA = set(list(RASTER_LAYERS)[list(RASTER_LAYERS).index("precip_month"):])
+
+
+@numba.njit(nogil=True, cache=True)
+def _k_extra(xs, ys, seed):
+    """N_EXTRA independent fBm fields (about [-1, 1]) at 6–40 km wavelengths for the evaluation inputs."""
+    rows, cols = xs.shape
+    out = np.empty((N_EXTRA, rows, cols), dtype=np.float64)
+    for k in range(N_EXTRA):
+        wavelength = 6000.0 + 3000.0 * k
+        for i in range(rows):
+            for j in range(cols):
+                out[k, i, j] = _fbm(xs[i, j], ys[i, j], wavelength, seed, CH_EXTRA + k, 3, 0.5)
+    return out
+
+
+def _extra_layers(wanted: set, n: np.ndarray, elev, slope, precip, tann, pet) -> dict[str, np.ndarray]:
+    """The evaluation inputs as smooth functions of noise, terrain and climate (plausible ranges for humid south China)."""
+    u = 0.5 + 0.5 * n  # about [0, 1]
+    hump = lambda f, t: np.maximum(0.0, f - t) ** 2  # noqa: E731  hotspots where a field passes t
+    out = {
+        "precip_month": (precip[None] * MONSOON_SHARE[:, None, None]),
+        "rh_month": np.clip(0.60 + 0.9 * (MONSOON_SHARE[:, None, None] - 1 / 12) + 0.08 * (precip[None] - 1500.0) / 1000.0 + 0.04 * n[0][None], 0.3, 0.98),
+        "rweq_wf": 2.0 + 8.0 * u[1] + np.maximum(elev, 0.0) / 150.0,
+        "karst_pct": np.clip(160.0 * (n[2] - 0.1), 0.0, 100.0),
+        "soil_ph": 4.6 + 2.4 * u[3],
+        "soil_cd": 0.15 + 0.25 * u[4] + 12.0 * hump(n[4], 0.3),
+        "soil_pb": 25.0 + 40.0 * u[5] + 900.0 * hump(n[5], 0.5),
+        "soil_as": 8.0 + 15.0 * u[6] + 400.0 * hump(n[6], 0.5),
+        "freq_rainstorm": np.clip(0.1 + 0.35 * (precip - 1200.0) / 800.0 + 0.08 * n[7], 0.0, 1.0),
+        "freq_heat": np.clip(0.15 + 0.12 * (tann - 19.0) + 0.08 * n[8], 0.0, 1.0),
+        "freq_cold": np.clip(0.05 + np.maximum(elev, 0.0) / 1500.0 + 0.05 * n[9], 0.0, 1.0),
+        "freq_gale": np.clip(0.08 + 0.2 * u[10], 0.0, 1.0),
+        "freq_drought": np.clip(0.1 + 0.5 * (pet / np.maximum(precip, 1.0) - 0.5) + 0.08 * n[11], 0.0, 1.0),
+        "wind_mean": np.clip(1.4 + np.maximum(elev, 0.0) / 500.0 + 0.8 * n[1], 0.3, 9.0),
+        "water_env_capacity": 10.0 ** (2.2 + 1.2 * n[7] + 0.6 * (precip - 1500.0) / 1000.0),
+        "landslide": (5 - (slope > 8) - (slope > 15) - (slope > 25) - (n[9] > 0.35)),
+        "aridity_i10": np.clip(0.25 + 0.5 * pet / np.maximum(precip, 1.0) + 0.1 * n[10], 0.05, 30.0),
+        "sand_wind_days": np.clip(2.0 + 6.0 * u[11] + np.maximum(elev, 0.0) / 300.0, 0.0, 60.0),
+        "gw_depth": 1.0 + np.maximum(elev, 0.0) / 60.0 + 3.0 * u[2],
+        "gw_tds": 0.3 + 1.2 * u[8],
+    }
+    out["calm_share"] = np.clip(32.0 - 8.0 * out["wind_mean"] + 4.0 * n[3], 0.0, 100.0)
+    return {k: v.astype(RASTER_LAYERS[k].dtype) for k, v in out.items() if k in wanted}
 
 
 def _points(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -1517,12 +1597,13 @@ def raster_blocks(names: Sequence[str], x: np.ndarray, y: np.ndarray, seed: int)
     seed = _check_seed(seed)
     xs, ys = _points(x, y)
     wanted = set(names)
+    need_extra = bool(wanted & _EXTRA)
     need_cover = bool(wanted & _COVER)
-    need_climate = need_cover or bool(wanted & (_CLIMATE | _TEXTURE))
-    need_temp = need_cover or bool(wanted & (_CLIMATE - {"precip"}))
+    need_climate = need_cover or need_extra or bool(wanted & (_CLIMATE | _TEXTURE))
+    need_temp = need_cover or need_extra or bool(wanted & (_CLIMATE - {"precip"}))
 
     out: dict[str, np.ndarray] = {}
-    terrain = _k_terrain(xs, ys, seed, need_cover)
+    terrain = _k_terrain(xs, ys, seed, need_cover or need_extra)
     if "dem" in wanted:
         out["dem"] = terrain[T_ELEV].astype(np.float32)
     if need_climate:
@@ -1550,6 +1631,8 @@ def raster_blocks(names: Sequence[str], x: np.ndarray, y: np.ndarray, seed: int)
         for key, arr in (("landuse", landuse), ("czcsxm", czcsxm), ("ndvi", ndvi), ("aet", aet), ("soil_oc", oc)):
             if key in wanted:
                 out[key] = arr
+    if need_extra:
+        out.update(_extra_layers(wanted, _k_extra(xs, ys, seed), terrain[T_ELEV], terrain[T_SLOPE], climate[C_PRECIP], climate[C_TANN], pet))
     return {n: out[n] for n in names}
 
 
@@ -1869,7 +1952,7 @@ def _counties(bounds, info: _CrsInfo, seed: int):
             pts.append(((i + 0.2 + 0.6 * _u01(i, j, s)) * L, (j + 0.2 + 0.6 * _u01(i, j, s + 1)) * L))
     cells = shapely.voronoi_polygons(MultiPoint(pts), extend_to=box(xmin - 4 * L, ymin - 4 * L, xmax + 4 * L, ymax + 4 * L), ordered=True)
     frame = box(xmin - 1000.0, ymin - 1000.0, xmax + 1000.0, ymax + 1000.0)
-    geoms, codes, names = [], [], []
+    geoms, codes, names, quota, pga = [], [], [], [], []
     for (i, j), cell in zip(ids, shapely.get_parts(cells)):
         g = cell.intersection(frame)
         if g.is_empty:
@@ -1877,7 +1960,33 @@ def _counties(bounds, info: _CrsInfo, seed: int):
         geoms.append(g)
         codes.append(440000 + (1 + i % 98) * 100 + (1 + j % 98))
         names.append(_name(i, j, seed, 4, "区" if _u01(i, j, s + 2) < 0.25 else "县"))
-    return _clip(_to_crs(geoms, info), {"code": codes, "name": names}, bounds, "polygon")
+        # 用水总量控制指标模数 (m³/km²), log-uniform 40 000–400 000; PGA (g) on the GB 18306 steps
+        quota.append(round(40000.0 * 10.0 ** _u01(i, j, s + 3), 0))
+        pga.append((0.05, 0.10, 0.15, 0.20, 0.30)[int(5 * _u01(i, j, s + 4))])
+    attrs = {"code": codes, "name": names, "water_quota": quota, "pga": pga}
+    return _clip(_to_crs(geoms, info), attrs, bounds, "polygon")
+
+
+def _faults(bounds, info: _CrsInfo, seed: int):
+    """Active faults: a few long, gently curved lines striking NE–SW (the South China block's dominant trend)."""
+    from shapely.geometry import LineString
+
+    xmin, ymin, xmax, ymax = _metric_bbox(bounds, info)
+    spacing = 12000.0
+    s = _chan(seed, CH_FAULT, 0)
+    geoms, names = [], []
+    i0, i1 = _lattice_range(xmin - (ymax - ymin), xmax, spacing, 1)
+    length = (xmax - xmin) + (ymax - ymin) + 4 * spacing
+    for i in range(i0, i1 + 1):
+        if _u01(i, 0, s) < 0.35:
+            continue
+        x0 = (i + _u01(i, 1, s)) * spacing
+        t = np.linspace(0.0, 1.0, 200)
+        xs = x0 + t * length * 0.8
+        ys = ymin - 2 * spacing + t * length * 0.6 + 1500.0 * np.sin(2 * np.pi * (t * 3 + _u01(i, 2, s)))
+        geoms.append(LineString(np.column_stack([xs, ys])))
+        names.append(_name(i, 0, seed, 30, "断裂"))
+    return _clip(_to_crs(geoms, info), {"name": names}, bounds, "line")
 
 
 def _polygonize(mask: np.ndarray, values: np.ndarray, transform) -> list:
@@ -1939,6 +2048,7 @@ _VECTOR_BUILDERS = {
     "towns": _towns,
     "reserves": _reserves,
     "counties": _counties,
+    "faults": _faults,
     "redline_existing": _redline,
     "pbf_existing": _pbf,
 }

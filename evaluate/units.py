@@ -42,6 +42,21 @@ _UNITS: dict[str, tuple[str, float, float]] = {
     "mask": ("mask", 1.0, 0.0),
     "min": ("time", 1.0, 0.0),
     "h": ("time", 60.0, 0.0),
+    "d": ("day_count", 1.0, 0.0),
+    "m/s": ("speed", 1.0, 0.0),
+    "km/h": ("speed", 1 / 3.6, 0.0),
+    "g": ("acceleration", 1.0, 0.0),  # peak ground acceleration in units of g
+    "m3/km2": ("water_modulus", 1.0, 0.0),
+    "m3/a": ("water_volume_rate", 1.0, 0.0),
+    "g/L": ("mass_concentration", 1.0, 0.0),
+    "mg/kg": ("soil_content", 1.0, 0.0),
+    "pH": ("acidity", 1.0, 0.0),
+    "kg/m": ("rweq_weather", 1.0, 0.0),  # RWEQ weather factor WF
+    "t/a": ("load", 1.0, 0.0),
+    "MJ*mm/(ha*h*a)": ("erosivity", 1.0, 0.0),
+    "t*ha*h/(ha*MJ*mm)": ("erodibility", 1.0, 0.0),
+    "t/(ha*a)": ("erosion_rate", 1.0, 0.0),
+    "kg/m2/a": ("sand_fixation", 1.0, 0.0),
 }
 _ALIASES = {
     "metre": "m", "meter": "m", "metres": "m", "meters": "m",
@@ -50,6 +65,8 @@ _ALIASES = {
     "mm/yr": "mm/a", "mm/year": "mm/a", "m/yr": "m/a", "m/year": "m/a",
     "1": "fraction", "ratio": "fraction", "dimensionless": "index",
     "°C·d": "degC*d", "degC.d": "degC*d",
+    "days": "d", "day": "d", "m³/km²": "m3/km2",
+    "MJ·mm/(hm²·h·a)": "MJ*mm/(ha*h*a)", "t/(hm²·a)": "t/(ha*a)",
 }
 
 

@@ -1,7 +1,12 @@
-"""The evaluation models, written against ``evaluate``'s API; guideline tables live in ``models/tables``."""
+"""The evaluation models, written against ``evaluate``'s API; guideline tables live in ``models/tables``.
+
+``MODELS`` is the registry: a DAG of models (shared derived layers, the
+ecology, agriculture and urban evaluations, capacity and conflicts), checked
+when it is built (unique outputs, every producer known, no cycle).
+"""
 from __future__ import annotations
 
-from evaluate.modelspec import Model
-from models import agri_land
+from evaluate.modelspec import Registry
+from models import agriculture, capacity, derived, ecology, urban
 
-MODELS: dict[str, Model] = {m.SPEC.name: m for m in (agri_land.MODEL,)}
+MODELS = Registry([*derived.DERIVED, *ecology.MODELS, *agriculture.MODELS, *urban.MODELS, *capacity.MODELS])

@@ -81,7 +81,8 @@ def small_config(folder: Path, inputs: dict[str, Path], **overrides) -> dict:
             "dem": {"path": str(inputs["dem"]), "kind": "continuous", "units": "m"},
             "soil_silt": {"path": str(inputs["soil_silt"]), "kind": "continuous", "units": "percent"},
         },
-        "models": {"agri_land": {}},
+        # slope: the shared derived layer, requested so that it is written too
+        "models": {"agri_land": {}, "slope": {}},
         "outputs": {"folder": str(folder / "out")},
         "compute": {"chunk_size": 32},
     }

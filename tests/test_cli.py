@@ -20,7 +20,7 @@ from tests.helpers import dump_config, small_config, small_inputs
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = Path(sys.executable).with_name("dualeval")
 ENTRY_POINTS = {"module": [sys.executable, "-m", "evaluate"], "script": [str(SCRIPT)]}
-OUTPUT_FILES = {"agri_land.tif", "slope_deg.tif", "agri_land.qml", "manifest.json"}
+OUTPUT_FILES = {"agri_land.tif", "slope.tif", "agri_land.qml", "manifest.json"}
 
 
 def dualeval(*args: str, entry: str = "script", cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -83,14 +83,16 @@ def test_models_lists_agri_land_with_parameters_and_classes():
     result = dualeval("models")
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert out.startswith("agri_land — 农业生产适宜性 · 土地资源 / Agricultural production suitability")
-    assert "source: methods.md §4.1" in out
-    assert re.search(r"^\s+dem \[continuous, m\]: ", out, re.M)
-    assert re.search(r"^\s+soil_silt \[continuous, percent\]: ", out, re.M)
-    assert re.search(r"^\s+slope_thresholds_deg = \[2, 6, 15, 25\]: .*\(methods\.md §4\.1", out, re.M)
-    assert re.search(r"^\s+silt_thresholds_pct = \[60, 80\]: ", out, re.M)
-    assert "classes 1 高/high, 2 较高/fairly high, 3 中等/medium, 4 较低/fairly low, 5 低/low" in out
-    assert re.search(r"^\s+slope_deg \[float32, degrees\]: ", out, re.M)
+    block = out[out.index("agri_land — 农业生产适宜性 · 土地资源 / Agricultural production suitability"):]
+    block = block[: block.index("\nagri_water — ")]
+    assert "source: methods.md §4.1" in block
+    assert re.search(r"^\s+slope \[continuous, degrees\] ← slope unless given as an input: ", block, re.M)
+    assert re.search(r"^\s+soil_silt \[continuous, percent\]: ", block, re.M)
+    assert re.search(r"^\s+slope_thresholds_deg = \[2, 6, 15, 25\]: .*\(methods\.md §4\.1", block, re.M)
+    assert re.search(r"^\s+silt_thresholds_pct = \[60, 80\]: ", block, re.M)
+    assert "classes 1 高/high, 2 较高/fairly high, 3 中等/medium, 4 较低/fairly low, 5 低/low" in block
+    assert re.search(r"^slope — 坡度 / Slope \(shared derived layer", out, re.M)
+    assert out.index("agri_land — ") < out.index("\nslope — ")
 
 
 @pytest.mark.parametrize("entry", sorted(ENTRY_POINTS))
@@ -100,8 +102,8 @@ def test_models_json(entry):
     spec = json.loads(result.stdout)["agri_land"]
     assert spec["name"] == "agri_land"
     assert spec["source"].startswith("methods.md §4.1")
-    assert set(spec["inputs"]) == {"dem", "soil_silt"}
-    assert spec["inputs"]["dem"]["units"] == "m" and spec["inputs"]["dem"]["kind"] == "continuous"
+    assert set(spec["inputs"]) == {"slope", "soil_silt"}
+    assert spec["inputs"]["slope"]["units"] == "degrees" and spec["inputs"]["slope"]["producer"] == "slope"
     assert spec["inputs"]["soil_silt"]["units"] == "percent" and spec["inputs"]["soil_silt"]["required"] is True
     slope = spec["parameters"]["slope_thresholds_deg"]
     assert slope["default"] == [2, 6, 15, 25]
@@ -111,7 +113,8 @@ def test_models_json(entry):
     assert [c["code"] for c in classes] == [1, 2, 3, 4, 5]
     assert [(c["zh"], c["en"]) for c in classes] == [("高", "high"), ("较高", "fairly high"), ("中等", "medium"), ("较低", "fairly low"), ("低", "low")]
     assert spec["outputs"]["agri_land"]["dtype"] == "uint8" and spec["outputs"]["agri_land"]["nodata"] == 0
-    assert spec["outputs"]["slope_deg"]["classes"] == []
+    assert set(spec["outputs"]) == {"agri_land"}
+    assert json.loads(result.stdout)["slope"]["derived"] is True
 
 
 # --------------------------------------------------------------------------- run
@@ -154,7 +157,7 @@ def test_run_rasters(small_run):
     assert len(set(np.unique(grade)) - {0}) >= 3
     assert (grade[40:43, 50:53] == 0).all()  # the DEM's nodata hole
     assert (grade[10:80, 10:100] > 0).mean() > 0.95
-    slope = read_band(out / "slope_deg.tif")
+    slope = read_band(out / "slope.tif")
     assert slope.dtype == np.float32
     assert np.nanmin(slope) >= 0 and np.nanmax(slope) <= 90 and np.nanmax(slope) > 25
     qml = (out / "agri_land.qml").read_text(encoding="utf-8")
@@ -233,7 +236,7 @@ def test_run_output_and_chunk_size_overrides(tmp_path, small_run):
         assert OUTPUT_FILES <= set(os.listdir(folder))
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
         assert manifest["compute"]["chunk_size"] == chunk
-    for name in ("agri_land.tif", "slope_deg.tif"):
+    for name in ("agri_land.tif", "slope.tif"):
         a, b = read_band(root / "out16" / name), read_band(root / "out64" / name)
         reference = read_band(small_run["out"] / name)  # chunk_size 32 from the config
         np.testing.assert_array_equal(a, b)

@@ -150,7 +150,7 @@ CASES = [
     Case("grid_like_and_crs_together", _like_and_crs,
          [[f"{C}: grid: give either 'like' or 'crs' + 'bounds' + 'resolution', not both"]]),
     Case("unknown_model_name", _set("models", {"agri_lnd": {}}),
-         [[f"{C}: models.agri_lnd: unknown model; available: agri_land"]]),
+         [[f"{C}: models.agri_lnd: unknown model (did you mean agri_land?)"]]),
     Case("unknown_model_parameter", _set("models", {"agri_land": {"params": {"slope_threshold": [2, 6, 15, 25]}}}),
          [[f"{C}: models.agri_land.params.slope_threshold: unknown parameter"]]),
     Case("thresholds_not_increasing", _set("models", {"agri_land": {"params": {"slope_thresholds_deg": [6, 2, 15, 25]}}}),
@@ -199,7 +199,7 @@ CASES = [
          [[f"{C}: inputs.precip.units:", "(declared 'mm/a'), far too small for annual precipitation", "m instead of mm", "({root}/in/precip_m.tif)"]]),
     Case("elevation_in_inconvertible_units", _set("inputs.dem.units", "percent"),
          [[f"{C}: inputs.dem.units: cannot convert 'percent' (ratio) to 'm' (length)", "({root}/in/dem.tif)"],
-          [f"{C}: inputs.dem.units: model agri_land needs 'm'"]]),
+          [f"{C}: inputs.dem.units: model slope needs 'm'"]]),
     Case("input_kind_contradicts_model", _set("inputs.soil_silt", {"path": "in/silt.tif", "kind": "categorical"}),
          [[f"{C}: inputs.soil_silt.kind: model agri_land needs a continuous layer, the config declares categorical"]]),
     Case("vector_with_no_features", _empty_vector,
@@ -435,7 +435,7 @@ def test_unknown_model_line_lists_available_models(tmp_path: Path):
     data["models"] = ["agri_lnd"]
     with pytest.raises(ConfigError) as info:
         parse_config(data, source="x.yaml")
-    assert matching_line(str(info.value).splitlines(), ["x.yaml: models.agri_lnd: unknown model", "available: agri_land"])
+    assert matching_line(str(info.value).splitlines(), ["x.yaml: models.agri_lnd: unknown model", "did you mean agri_land"])
 
 
 def test_validate_json_prints_json_when_grid_like_is_missing(tmp_path: Path, capsys):

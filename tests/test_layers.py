@@ -254,7 +254,9 @@ def test_building_stack_and_models_computes_nothing(tmp_path, vector_file, warpe
     with no_compute():
         stack = build_stack(inputs, GRID, chunk_size=16)
         stack["soil_silt"] = to_units(stack["soil_silt"], "percent")
-        result = MODELS["agri_land"].run(stack, {k: v["value"] for k, v in MODELS["agri_land"].SPEC.resolve({}).items()})
+        slope = MODELS["slope"].run({"dem": stack["dem"]}, {}, None)["slope"]
+        params = {k: v["value"] for k, v in MODELS["agri_land"].SPEC.resolve({}).items()}
+        result = MODELS["agri_land"].run({"slope": slope, "soil_silt": stack["soil_silt"]}, params)
     assert result["agri_land"].data.npartitions == 12
     assert float(stack["soil_silt"].max()) == pytest.approx(40.0)  # fraction → percent, lazily
 

@@ -37,7 +37,7 @@ def threaded(tmp_path_factory, inputs):
 def test_distributed_and_synchronous_runs_equal_the_threaded_run(tmp_path, inputs, threaded):
     cluster = run_with(tmp_path, inputs, "cluster", scheduler="processes", workers=2, chunk_size=16)
     serial = run_with(tmp_path, inputs, "serial", scheduler="synchronous", chunk_size=64)
-    for name in ("agri_land", "slope_deg"):
+    for name in ("agri_land", "slope"):
         expected = read(threaded.outputs[name])
         np.testing.assert_array_equal(read(cluster.outputs[name]), expected)
         np.testing.assert_array_equal(read(serial.outputs[name]), expected)
@@ -87,7 +87,7 @@ def test_run_on_an_existing_cluster_by_address(tmp_path, inputs, threaded):
 
     with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
         result = run_with(tmp_path, inputs, "remote", scheduler=cluster.scheduler_address)
-    for name in ("agri_land", "slope_deg"):
+    for name in ("agri_land", "slope"):
         np.testing.assert_array_equal(read(result.outputs[name]), read(threaded.outputs[name]))
 
 
@@ -129,7 +129,7 @@ def test_write_inputs_writes_the_aligned_layers_and_the_manifest_records_the_res
         else:
             assert nodata is None and set(np.unique(values)) == {0, 1}
     assert sorted(p.name for p in (tmp_path / "out").iterdir() if p.suffix == ".tif") == sorted(
-        ["agri_land.tif", "slope_deg.tif"] + [f"input_{n}.tif" for n in expected]
+        ["agri_land.tif", "slope.tif"] + [f"input_{n}.tif" for n in expected]
     )
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.endswith(".partial")]
 
@@ -295,7 +295,7 @@ def test_a_worker_killed_mid_run_on_a_local_cluster_still_gives_the_threaded_out
     config = small_config(tmp_path, inputs, outputs={"folder": str(tmp_path / "killed")}, compute={"chunk_size": 16, "scheduler": "processes", "workers": 2})
     result = run(parse_config(config, source=tmp_path / "killed.yaml", base_dir=tmp_path), progress=kill_one_worker)
     assert killed, "no worker process was found to kill"
-    for name in ("agri_land", "slope_deg"):
+    for name in ("agri_land", "slope"):
         np.testing.assert_array_equal(read(result.outputs[name]), read(threaded.outputs[name]))
 
 
@@ -336,7 +336,7 @@ def test_a_rerun_reuses_unchanged_outputs_and_recomputes_what_changed(tmp_path):
     stamps = {n: (p.stat().st_mtime_ns, p.read_bytes()) for n, p in first.outputs.items()}
     second = again()
     manifest = json_.loads(second.manifest.read_text())
-    assert {n: o["reused"] for n, o in manifest["outputs"].items()} == {"agri_land": True, "slope_deg": True}
+    assert {n: o["reused"] for n, o in manifest["outputs"].items()} == {"agri_land": True, "slope": True}
     assert {n: (p.stat().st_mtime_ns, p.read_bytes()) for n, p in second.outputs.items()} == stamps  # not rewritten
     changed = again(params={"silt_thresholds_pct": [50, 80]})
     outputs = json_.loads(changed.manifest.read_text())["outputs"]

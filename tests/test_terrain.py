@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from evaluate import ops
 from evaluate.grid import Grid, coords_of, georeference
 from models import MODELS
-from models.agri_land import land_grade
+from models.agriculture.land import land_grade
 from tests.helpers import IN_CI, TEST_DATA, chunkings, no_compute, silt, terrain, write_raster
 
 import shutil
@@ -123,7 +123,12 @@ def _stack(rows=47, cols=53):
 
 
 EAGER_STACK, _ = _stack()
-EAGER_RESULT = MODELS["agri_land"].run(EAGER_STACK, PARAMS)
+def run_agri_land(stack):
+    slope = MODELS["slope"].run({"dem": stack["dem"]}, {}, None)["slope"]
+    return {"slope": slope, **MODELS["agri_land"].run({"slope": slope, "soil_silt": stack["soil_silt"]}, PARAMS)}
+
+
+EAGER_RESULT = run_agri_land(EAGER_STACK)
 
 
 @settings(max_examples=25, deadline=None)
@@ -131,10 +136,10 @@ EAGER_RESULT = MODELS["agri_land"].run(EAGER_STACK, PARAMS)
 def test_agri_land_is_identical_for_any_chunking(chunks):
     lazy_stack = EAGER_STACK.chunk({"y": chunks[0], "x": chunks[1]})
     with no_compute():
-        lazy = MODELS["agri_land"].run(lazy_stack, PARAMS)
+        lazy = run_agri_land(lazy_stack)
     assert isinstance(lazy["agri_land"].data, da.Array)
     np.testing.assert_array_equal(lazy["agri_land"].values, EAGER_RESULT["agri_land"].values)
-    np.testing.assert_array_equal(lazy["slope_deg"].values, EAGER_RESULT["slope_deg"].values)
+    np.testing.assert_array_equal(lazy["slope"].values, EAGER_RESULT["slope"].values)
 
 
 def test_agri_land_covers_all_classes_on_test_terrain():

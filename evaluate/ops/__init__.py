@@ -3,6 +3,7 @@
 Operators work eagerly on numpy-backed arrays and lazily on dask-backed ones,
 never compute on their own, and give identical results whatever the chunking.
 """
+from evaluate.ops._wrap import map_cells
 from evaluate.ops.classify import (
     apply_breaks,
     cumulative_share,
@@ -11,9 +12,12 @@ from evaluate.ops.classify import (
     equal_interval_breaks,
     grade,
     lookup,
+    map_cells_with,
     natural_breaks,
     quantile_breaks,
     reclass,
+    rescale,
+    value_range,
 )
 from evaluate.ops.combine import Rule, apply_rules, geometric_mean, integrate, matrix_lookup, sensitivity_class, weighted_sum
 from evaluate.ops.distance import cost_distance, distance, travel_time
@@ -32,7 +36,9 @@ __all__ = [
     "distance", "cost_distance", "travel_time",
     # classification
     "grade", "reclass", "apply_breaks", "quantile_breaks", "equal_interval_breaks", "natural_breaks",
-    "cumulative_share", "cumulative_share_breaks", "downgrade", "lookup",
+    "cumulative_share", "cumulative_share_breaks", "downgrade", "lookup", "rescale", "value_range",
+    # elementwise plumbing for model formulas
+    "map_cells", "map_cells_with",
     # combination
     "matrix_lookup", "Rule", "apply_rules", "weighted_sum", "geometric_mean", "sensitivity_class", "integrate",
     # patches and zones

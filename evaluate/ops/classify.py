@@ -693,3 +693,50 @@ def natural_breaks(values: xr.DataArray, n: int, bins: int = 1024) -> Breaks:
         return _jenks_breaks(hist, lohi, n, bins)
     hist = _tree(_merge_uniform, [_delayed(_hist_uniform_part)(vb, lohi, bins) for _, vb in _blocks(values)])
     return da.from_delayed(_delayed(_jenks_breaks)(hist, lohi, n, bins), shape=(n - 1,), dtype=np.float64)
+
+
+# ---------------------------------------------------------------- normalisation
+def value_range(values: xr.DataArray) -> Breaks:
+    """``[min, max]`` of the finite values (NaN, NaN if none): exact, chunk-independent, lazy for dask input."""
+    lohi = _min_max(values)
+    if isinstance(lohi, np.ndarray):
+        return lohi
+    return da.from_delayed(lohi, shape=(2,), dtype=np.float64)
+
+
+def rescale(
+    values: xr.DataArray,
+    bounds: Sequence[float] | np.ndarray | da.Array | None = None,
+    *,
+    clip: bool = True,
+    name: str | None = None,
+    attrs: dict | None = None,
+) -> xr.DataArray:
+    """Min–max normalisation ``(v − lo) / (hi − lo)`` to [0, 1] (float32, NaN stays NaN).
+
+    Source: methods.md §3.1.2/§3.2.2/§3.3.2/§3.4 (服务能力指数法: every factor
+    "min–max normalized to [0,1] over the study area") and §2.2 item 3 (the
+    dimidiate-pixel FVC, bounds = NDVI of bare soil and full cover).
+    ``bounds`` is ``(lo, hi)`` — numbers or a lazy 2-array such as a
+    :func:`quantile_breaks` pair — or None for the layer's own
+    :func:`value_range` (a global reduction; chunk-independent). A constant
+    layer (hi == lo) gives 0 everywhere.
+    """
+    if bounds is None:
+        bounds = value_range(values)
+    elif not isinstance(bounds, da.Array):
+        bounds = np.asarray(bounds, dtype=np.float64)
+        if bounds.shape != (2,):
+            raise ValueError(f"bounds must be (low, high), got {bounds!r}")
+
+    def block(v, b):
+        lo, hi = float(b[0]), float(b[1])
+        span = hi - lo
+        out = (v.astype(np.float64) - lo) / span if span > 0 else np.where(np.isnan(v), np.nan, 0.0)
+        if clip:
+            out = np.clip(out, 0.0, 1.0)
+        return out.astype(np.float32)
+
+    out_attrs = {"long_name": "min–max normalised", "units": "1", "method": "min–max normalisation, methods.md §3.1.2"}
+    out_attrs.update(attrs or {})
+    return map_cells_with(block, values, small=(bounds,), dtype=np.float32, name=name, attrs=out_attrs)

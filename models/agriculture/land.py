@@ -25,7 +25,7 @@ SPEC = ModelSpec(
     title_en="Agricultural production suitability: land resource factor",
     source="methods.md §4.1 [C-spj AgriculturalLandResources.py, exact]",
     inputs={
-        "dem": InputDecl("m", "continuous", "elevation (高程), from which slope is derived (Horn 3x3)"),
+        "slope": InputDecl("degrees", "continuous", "slope (坡度), Horn 3x3 from the DEM", producer="slope"),
         "soil_silt": InputDecl("percent", "continuous", "silt content (粉粒含量), percent of the fine earth"),
     },
     parameters={
@@ -53,7 +53,6 @@ SPEC = ModelSpec(
     ),
     outputs={
         "agri_land": OutputDecl("uint8", "农业土地资源等级 land-resource grade for agriculture (1 best)", nodata=0, classes=FIVE_GRADES),
-        "slope_deg": OutputDecl("float32", "slope (坡度), Horn 3x3", units="degrees", nodata=float("nan")),
     },
 )
 
@@ -68,10 +67,9 @@ def land_grade(slope_deg: xr.DataArray, silt_pct: xr.DataArray, params: dict) ->
     return ops.downgrade(slope_grade, steps, worst=5, name="agri_land", attrs={"long_name": SPEC.outputs["agri_land"].description})
 
 
-def run(stack: xr.Dataset, params: dict) -> xr.Dataset:
-    """Slope from the DEM, then :func:`land_grade`."""
-    slope_deg = ops.slope(stack["dem"], units="degrees")
-    return xr.Dataset({"agri_land": land_grade(slope_deg, stack["soil_silt"], params), "slope_deg": slope_deg})
+def run(inputs: dict, params: dict, evaluation=None) -> dict:
+    """:func:`land_grade` of the derived slope and the silt layer."""
+    return {"agri_land": land_grade(inputs["slope"], inputs["soil_silt"], params)}
 
 
 MODEL = Model(SPEC, run)
