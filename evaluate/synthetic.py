@@ -78,6 +78,7 @@ returns 2-D coordinate arrays, which every function here accepts.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Sequence
 
@@ -111,77 +112,26 @@ GENERATOR_VERSION = "2"  # 2: the evaluation inputs of the 双评价 models (mon
 # Code tables
 # ----------------------------------------------------------------------------
 
-#: 三调 工作分类 DLBM codes (zones_and_standards.md §3.4) as raster integers:
-#: the numeric value of the 4-digit code (``"0101"`` → 101, ``"1101"`` → 1101,
-#: first-level ``"09"`` → 9). The three codes with a letter are encoded by
-#: reading ``H`` as the digit 9: ``"05H1"`` → 591, ``"08H1"`` → 891,
-#: ``"08H2"`` → 892. Value → (DLBM string, Chinese name, English name).
-DLBM_CODES: dict[int, tuple[str, str, str]] = {
-    101: ("0101", "水田", "paddy field"),
-    102: ("0102", "水浇地", "irrigated dry land"),
-    103: ("0103", "旱地", "rain-fed dry land"),
-    201: ("0201", "果园", "orchard"),
-    202: ("0202", "茶园", "tea garden"),
-    203: ("0203", "橡胶园", "rubber plantation"),
-    204: ("0204", "其他园地", "other plantation"),
-    301: ("0301", "乔木林地", "arbor forest"),
-    302: ("0302", "竹林地", "bamboo forest"),
-    303: ("0303", "红树林地", "mangrove forest"),
-    304: ("0304", "森林沼泽", "forest swamp"),
-    305: ("0305", "灌木林地", "shrub land"),
-    306: ("0306", "灌丛沼泽", "shrub swamp"),
-    307: ("0307", "其他林地", "other forest land"),
-    401: ("0401", "天然牧草地", "natural pasture"),
-    402: ("0402", "沼泽草地", "marsh grassland"),
-    403: ("0403", "人工牧草地", "artificial pasture"),
-    404: ("0404", "其他草地", "other grassland"),
-    591: ("05H1", "商业服务业设施用地", "commercial and service facilities"),
-    508: ("0508", "物流仓储用地", "logistics and warehousing"),
-    601: ("0601", "工业用地", "industrial land"),
-    602: ("0602", "采矿用地", "mining land"),
-    603: ("0603", "盐田", "salt pan"),
-    701: ("0701", "城镇住宅用地", "urban residential land"),
-    702: ("0702", "农村宅基地", "rural homestead"),
-    891: ("08H1", "机关团体新闻出版用地", "government, organisations and press"),
-    892: ("08H2", "科教文卫用地", "science, education, culture and health"),
-    809: ("0809", "公用设施用地", "public utilities"),
-    810: ("0810", "公园与绿地", "parks and green space"),
-    9: ("09", "特殊用地", "special-use land"),
-    1001: ("1001", "铁路用地", "railway land"),
-    1002: ("1002", "轨道交通用地", "urban rail transit land"),
-    1003: ("1003", "公路用地", "highway land"),
-    1004: ("1004", "城镇村道路用地", "urban and village street land"),
-    1005: ("1005", "交通服务场站用地", "transport service stations"),
-    1006: ("1006", "农村道路", "rural road"),
-    1007: ("1007", "机场用地", "airport land"),
-    1008: ("1008", "港口码头用地", "port and wharf land"),
-    1009: ("1009", "管道运输用地", "pipeline transport land"),
-    1101: ("1101", "河流水面", "river water surface"),
-    1102: ("1102", "湖泊水面", "lake water surface"),
-    1103: ("1103", "水库水面", "reservoir water surface"),
-    1104: ("1104", "坑塘水面", "pond water surface"),
-    1105: ("1105", "沿海滩涂", "coastal tidal flat"),
-    1106: ("1106", "内陆滩涂", "inland tidal flat"),
-    1107: ("1107", "沟渠", "ditch and canal"),
-    1108: ("1108", "沼泽地", "swamp"),
-    1109: ("1109", "水工建筑用地", "hydraulic structure land"),
-    1110: ("1110", "冰川及永久积雪", "glacier and permanent snow"),
-    1201: ("1201", "空闲地", "vacant land"),
-    1202: ("1202", "设施农用地", "agricultural facility land"),
-    1203: ("1203", "田坎", "field ridge"),
-    1204: ("1204", "盐碱地", "saline-alkali land"),
-    1205: ("1205", "沙地", "sandy land"),
-    1206: ("1206", "裸土地", "bare soil"),
-    1207: ("1207", "裸岩石砾地", "bare rock and gravel"),
-}
+def _code_tables() -> tuple[dict, dict]:
+    """The 三调 DLBM and CZCSXM code lists, from their one home ``models/tables/landuse.yaml``.
 
-#: 城镇村属性码 (CZCSXM) as raster integers; 0 = not a 城镇村 construction cell.
-CZCSXM_CODES: dict[int, tuple[str, str, str]] = {
-    0: ("", "非城镇村", "not in a city, town or village"),
-    201: ("201", "城市", "city"),
-    202: ("202", "建制镇", "designated town"),
-    203: ("203", "村庄", "village"),
-}
+    Read as a data file (the models package is not imported: the engine does
+    not depend on the models).
+    """
+    import importlib.util
+
+    import yaml
+
+    folder = Path(importlib.util.find_spec("models").submodule_search_locations[0]) / "tables"
+    data = yaml.safe_load((folder / "landuse.yaml").read_text(encoding="utf-8"))
+    return ({int(k): tuple(v) for k, v in data["dlbm"].items()}, {int(k): tuple(v) for k, v in data["czcsxm"].items()})
+
+
+#: 三调 工作分类 DLBM codes (zones_and_standards.md §3.4) as raster integers:
+#: the numeric value of the 4-digit code (``"0101"`` → 101); ``"05H1"`` → 591,
+#: ``"08H1"`` → 891, ``"08H2"`` → 892. Value → (DLBM string, Chinese name,
+#: English name); and 城镇村属性码 (CZCSXM), 0 = not a 城镇村 construction cell.
+DLBM_CODES, CZCSXM_CODES = _code_tables()
 
 # ----------------------------------------------------------------------------
 # Layer declarations

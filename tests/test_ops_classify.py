@@ -19,7 +19,14 @@ from hypothesis import strategies as st
 from evaluate.grid import Grid, coords_of, georeference
 from evaluate.ops import classify as C
 from evaluate.ops import combine as M
+from models._tables import table
 from tests.helpers import chunkings, no_compute
+
+# the guideline tables, from their one home (models/tables); the operators know no science
+AGRI_FARMING_MATRIX = np.array(table("agriculture")["farming_matrix"]["matrix"], dtype=np.uint8)
+AGRI_PRODUCTION_MATRIX = np.array(table("agriculture")["production_matrix"]["matrix"], dtype=np.uint8)
+URBAN_CONSTRUCTION_MATRIX = np.array(table("urban")["construction_matrix"]["matrix"], dtype=np.uint8)
+SENSITIVITY = table("ecology")["sensitivity_breaks"]
 
 
 def raster(values, dtype=np.float64) -> xr.DataArray:
@@ -370,27 +377,27 @@ def test_breaks_and_their_classes_are_identical_for_any_chunking(chunks):
 # ---------------------------------------------------------------- judgement matrices (§4.4, §4.5, §5.3)
 def test_matrix_lookup_t7_t8_t12():
     land, water, heat = raster([2, 3], np.uint8), raster([3, 4], np.uint8), raster([3, 2], np.uint8)
-    farm = M.matrix_lookup(M.AGRI_FARMING_MATRIX, land, water)
+    farm = M.matrix_lookup(AGRI_FARMING_MATRIX, land, water)
     assert farm.values.ravel().tolist() == [2, 4]  # T7: land 2, water 3 → 2; T8: land 3, water 4 → 4
-    assert M.matrix_lookup(M.AGRI_PRODUCTION_MATRIX, farm, heat).values.ravel().tolist() == [2, 4]
-    urban = M.matrix_lookup(M.URBAN_CONSTRUCTION_MATRIX, raster([1, 3], np.uint8), raster([5, 4], np.uint8))
+    assert M.matrix_lookup(AGRI_PRODUCTION_MATRIX, farm, heat).values.ravel().tolist() == [2, 4]
+    urban = M.matrix_lookup(URBAN_CONSTRUCTION_MATRIX, raster([1, 3], np.uint8), raster([5, 4], np.uint8))
     assert urban.dtype == np.uint8 and urban.values.ravel().tolist() == [3, 3]  # T12
 
 
 def test_matrix_lookup_every_cell_nodata_and_range():
     g1, g2 = np.meshgrid(np.arange(0, 7), np.arange(0, 7), indexing="ij")
-    out = M.matrix_lookup(M.AGRI_FARMING_MATRIX.tolist(), raster(g1, np.uint8), raster(g2, np.uint8)).values
+    out = M.matrix_lookup(AGRI_FARMING_MATRIX.tolist(), raster(g1, np.uint8), raster(g2, np.uint8)).values
     for a in range(7):
         for b in range(7):
-            expected = M.AGRI_FARMING_MATRIX[a - 1][b - 1] if 1 <= a <= 5 and 1 <= b <= 5 else 0
+            expected = AGRI_FARMING_MATRIX[a - 1][b - 1] if 1 <= a <= 5 and 1 <= b <= 5 else 0
             assert out[a, b] == expected
-    floats = M.matrix_lookup(M.AGRI_FARMING_MATRIX, raster([1.0, np.nan, 2.5, 5.0]), raster([1.0, 1.0, 1.0, 5.0]))
+    floats = M.matrix_lookup(AGRI_FARMING_MATRIX, raster([1.0, np.nan, 2.5, 5.0]), raster([1.0, 1.0, 1.0, 5.0]))
     assert floats.values.ravel().tolist() == [1, 0, 0, 5]
     cube = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4) + 1
     got = M.matrix_lookup(cube, raster([2, 1], np.uint8), raster([3, 2], np.uint8), raster([4, 1], np.uint8))
     assert got.values.ravel().tolist() == [cube[1, 2, 3], cube[0, 1, 0]]
     with pytest.raises(ValueError, match="needs 2 grade layers"):
-        M.matrix_lookup(M.AGRI_FARMING_MATRIX, raster([1], np.uint8))
+        M.matrix_lookup(AGRI_FARMING_MATRIX, raster([1], np.uint8))
 
 
 # ---------------------------------------------------------------- chained corrections (§4.6, §5.8)
@@ -431,7 +438,7 @@ def urban_rules(geohaz, surge, air, water_env, comfort, location):
 
 
 def test_apply_rules_urban_chain_t13_and_geohazard_forcing_t29():
-    urb = M.matrix_lookup(M.URBAN_CONSTRUCTION_MATRIX, raster([2, 1], np.uint8), raster([3, 1], np.uint8))
+    urb = M.matrix_lookup(URBAN_CONSTRUCTION_MATRIX, raster([2, 1], np.uint8), raster([3, 1], np.uint8))
     assert urb.values.ravel().tolist() == [2, 1]
     layers = dict(
         geohaz=raster([2, 1], np.uint8), surge=raster([3, 3], np.uint8), air=raster([3, 3], np.uint8),
@@ -477,13 +484,13 @@ def test_geometric_mean_and_sensitivity_classes(case, scores, index, sen):
     got = M.geometric_mean(layers)
     assert got.dtype == np.float32
     assert got.values.item() == pytest.approx(index, abs=5e-4)
-    assert M.sensitivity_class(got).values.item() == sen
+    assert M.sensitivity_class(got, SENSITIVITY["2017"]).values.item() == sen
 
 
 def test_sensitivity_class_boundaries_and_spj_breaks():
     index = raster([2.0, 2.0000001, 2.05, 4.0, 4.0001, np.nan, 2.34, 3.66, 3.67])
-    assert M.sensitivity_class(index).values.ravel().tolist() == [1, 2, 2, 2, 3, 0, 2, 2, 2]
-    assert M.sensitivity_class(index, breaks="spj").values.ravel().tolist() == [1, 1, 1, 3, 3, 0, 2, 2, 3]
+    assert M.sensitivity_class(index, SENSITIVITY["2017"]).values.ravel().tolist() == [1, 2, 2, 2, 3, 0, 2, 2, 2]
+    assert M.sensitivity_class(index, SENSITIVITY["spj"]).values.ravel().tolist() == [1, 1, 1, 3, 3, 0, 2, 2, 3]
 
 
 def test_geometric_mean_and_weighted_sum_against_numpy():
@@ -532,7 +539,7 @@ def combine_all(g1, g2, g3, f1, f2, conds):
     graded, factor = M.apply_rules(g1, rules, limiting_factor=True)
     low, which = M.integrate([g1, g2, g3], "min", limiting_factor=True)
     return {
-        "matrix": M.matrix_lookup(M.URBAN_CONSTRUCTION_MATRIX, g1, g2),
+        "matrix": M.matrix_lookup(URBAN_CONSTRUCTION_MATRIX, g1, g2),
         "rules": graded,
         "factor": factor,
         "min": low,
@@ -540,7 +547,7 @@ def combine_all(g1, g2, g3, f1, f2, conds):
         "sum": M.weighted_sum([f1, f2, g3], [0.2, 0.3, 0.5]),
         "gmean": M.geometric_mean([f1, f2, g2]),
         "reclass": C.reclass(f1, THI_TABLE),
-        "sens": M.sensitivity_class(f2),
+        "sens": M.sensitivity_class(f2, SENSITIVITY["2017"]),
     }
 
 

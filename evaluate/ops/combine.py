@@ -21,22 +21,6 @@ from evaluate.ops.classify import grade
 
 HALO = 0
 
-# methods.md §4.4 农业耕作条件 = LAND × WATER [C-spj AgriculturalIntegration.py]
-AGRI_FARMING_MATRIX = np.array(
-    [[1, 1, 1, 2, 5], [1, 1, 2, 3, 5], [2, 2, 3, 4, 5], [3, 4, 4, 5, 5], [5, 5, 5, 5, 5]], dtype=np.uint8
-)
-# methods.md §4.5 农业生产条件 = FARMING × HEAT [C-spj]; differs from §4.4 in row 2 only
-AGRI_PRODUCTION_MATRIX = np.array(
-    [[1, 1, 1, 2, 5], [1, 2, 2, 3, 5], [2, 2, 3, 4, 5], [3, 4, 4, 5, 5], [5, 5, 5, 5, 5]], dtype=np.uint8
-)
-# methods.md §5.3 城镇建设条件 = LAND × WATER [C-spj UrbanIntegration.py]
-URBAN_CONSTRUCTION_MATRIX = np.array(
-    [[1, 1, 1, 2, 3], [1, 1, 2, 2, 3], [2, 2, 3, 3, 4], [3, 4, 4, 5, 5], [5, 5, 5, 5, 5]], dtype=np.uint8
-)
-# methods.md §3.7: index ≤ 2.0 → 1, (2.0, 4.0] → 2, > 4.0 → 3 [K-med 2017; (2.0, 2.1) → 敏感 by R];
-# [C-spj] equal intervals 2.33 / 3.66
-SENSITIVITY_BREAKS = {"2017": (2.0, 4.0), "spj": (2.33, 3.66)}
-
 
 def _aligned(layers: Sequence[xr.DataArray]) -> list[xr.DataArray]:
     layers = list(layers)
@@ -281,7 +265,7 @@ def geometric_mean(
 
 def sensitivity_class(
     index: xr.DataArray,
-    breaks: str | Sequence[float] = "2017",
+    breaks: Sequence[float],
     name: str | None = None,
     attrs: dict | None = None,
 ) -> xr.DataArray:
@@ -290,12 +274,13 @@ def sensitivity_class(
     Source: methods.md §3.7. ``breaks="2017"`` (default): index ≤ 2.0 → 1;
     2.0 < index ≤ 4.0 → 2; index > 4.0 → 3 [K-med 2017 table "1.0–2.0 /
     2.1–4.0 / >4.0"; the gap (2.0, 2.1) goes to 敏感, R] — upper-inclusive as
-    §0.2. ``breaks="spj"``: the [C-spj] equal intervals 2.33 / 3.66. Or two
-    ascending numbers. T15b: 2.236 → 2, 2.080 → 2, 5.0 → 3.
+    §0.2; [C-spj] used the equal intervals 2.33 / 3.66. The breaks are two
+    ascending numbers (models/tables/ecology.yaml ``sensitivity_breaks``).
+    T15b: 2.236 → 2, 2.080 → 2, 5.0 → 3.
     """
-    if isinstance(breaks, str) and breaks not in SENSITIVITY_BREAKS:
-        raise ValueError(f"breaks must be one of {sorted(SENSITIVITY_BREAKS)} or ascending numbers, got {breaks!r}")
-    t = SENSITIVITY_BREAKS[breaks] if isinstance(breaks, str) else tuple(float(b) for b in breaks)
+    t = tuple(float(b) for b in breaks)
+    if len(t) != 2 or not t[0] < t[1]:
+        raise ValueError(f"breaks must be two ascending numbers, got {breaks!r}")
     out_attrs = {
         "long_name": "sensitivity class (1 一般敏感, 2 敏感, 3 极敏感)",
         "nodata": 0,
