@@ -1918,23 +1918,26 @@ def _counties(bounds, info: _CrsInfo, seed: int):
 
 
 def _faults(bounds, info: _CrsInfo, seed: int):
-    """Active faults: a few long, gently curved lines striking NE–SW (the South China block's dominant trend)."""
+    """Active faults: long, gently curved lines striking NE–SW (the South China block's trend), fixed in the metric frame.
+
+    Fault i is x = (i + u_i)·spacing + (y − Y0)·4/3 + 1500·sin(2π(y/15 km + u'_i)): a pure function of
+    coordinates, so any window of the region sees the same faults.
+    """
     from shapely.geometry import LineString
 
     xmin, ymin, xmax, ymax = _metric_bbox(bounds, info)
-    spacing = 12000.0
+    spacing, y0, run = 12000.0, 2_500_000.0, 4.0 / 3.0
     s = _chan(seed, CH_FAULT, 0)
+    y = np.linspace(ymin - 2000.0, ymax + 2000.0, max(2, int((ymax - ymin) / 200.0) + 21))
+    # intercepts at y0 of the lines that can cross the box
+    lo = xmin - (ymax + 2000.0 - y0) * run - 2000.0
+    hi = xmax - (ymin - 2000.0 - y0) * run + 2000.0
     geoms, names = [], []
-    i0, i1 = _lattice_range(xmin - (ymax - ymin), xmax, spacing, 1)
-    length = (xmax - xmin) + (ymax - ymin) + 4 * spacing
-    for i in range(i0, i1 + 1):
+    for i in range(int(math.floor(lo / spacing)) - 1, int(math.ceil(hi / spacing)) + 1):
         if _u01(i, 0, s) < 0.35:
             continue
-        x0 = (i + _u01(i, 1, s)) * spacing
-        t = np.linspace(0.0, 1.0, 200)
-        xs = x0 + t * length * 0.8
-        ys = ymin - 2 * spacing + t * length * 0.6 + 1500.0 * np.sin(2 * np.pi * (t * 3 + _u01(i, 2, s)))
-        geoms.append(LineString(np.column_stack([xs, ys])))
+        x = (i + _u01(i, 1, s)) * spacing + (y - y0) * run + 1500.0 * np.sin(2 * np.pi * (y / 15000.0 + _u01(i, 2, s)))
+        geoms.append(LineString(np.column_stack([x, y])))
         names.append(_name(i, 0, seed, 30, "断裂"))
     return _clip(_to_crs(geoms, info), {"name": names}, bounds, "line")
 

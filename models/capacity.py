@@ -13,6 +13,7 @@ from models._tables import table
 _CAP = table("capacity")["carrying_defaults"]
 _LU = table("landuse")
 MU_M2 = 2000.0 / 3.0
+EXCLUDED = 100  # class code of 极重要 cells in the zonal table
 UNIT_KEYS = ("w_total_m3", "r_ag", "q_irr_m3_per_mu", "a_rainfed_ha", "w_unreasonable_m3", "r_li", "q_pc_m3", "a_pc_m2")
 
 
@@ -72,9 +73,10 @@ def _carrying(inputs, params, ev):
     eco = inputs.get("eco_importance")
 
     def outside_eco(suit, *e):
+        # 极重要 cells (9 in 2020 mode, or ECO 1) stay in the table as class 100, so a unit without suitable land still has a row
         s = suit.astype(np.int64)
-        s = np.where((s == 9), 0, s)
-        return (np.where(e[0] == 1, 0, s) if e else s).astype(np.int16)
+        excluded = (s == 9) | ((e[0] == 1) if e else False)
+        return np.where(excluded & (s > 0), EXCLUDED, s).astype(np.int16)
 
     tables = []
     for name in ("agri_suit", "urban_suit"):

@@ -124,3 +124,50 @@ def chunkings(draw, shape: tuple[int, int], max_chunks: int = 6):
         edges = [0, *sorted(cuts), n]
         out.append(tuple(b - a for a, b in zip(edges, edges[1:])))
     return tuple(out)
+
+
+def grid_for(shape: tuple[int, int]):
+    """A CGCS2000 GK grid of 30 m cells with ``shape`` (rows, cols)."""
+    from evaluate.grid import Grid
+
+    rows, cols = shape
+    return Grid.from_bounds((ORIGIN[0], ORIGIN[1] - rows * RES, ORIGIN[0] + cols * RES, ORIGIN[1]), RES, CRS)
+
+
+def raster_of(values, grid=None, chunks=None):
+    """A georeferenced (y, x) DataArray of ``values`` (2-D, or 1-D as one row), dask-chunked if ``chunks``."""
+    import xarray as xr
+
+    from evaluate.grid import coords_of, georeference
+
+    values = np.asarray(values)
+    if values.ndim == 1:
+        values = values[None, :]
+    grid = grid or grid_for(values.shape)
+    array = georeference(xr.DataArray(values, coords=coords_of(grid), dims=("y", "x")), grid)
+    return array.chunk({"y": chunks[0], "x": chunks[1]}) if chunks else array
+
+
+def run_model(name: str, arrays: dict, params: dict | None = None, guideline: str = "2020trial", chunks=None) -> dict:
+    """Run one registered model on numpy arrays (one per input it reads); returns its outputs computed to numpy."""
+    from evaluate.modelspec import Evaluation
+    from models import MODELS
+
+    model = MODELS[name]
+    resolved = {k: v["value"] for k, v in model.SPEC.resolve(params or {}).items()}
+    shape = np.asarray(next(iter(arrays.values()))).shape
+    grid = grid_for(shape if len(shape) == 2 else (1, shape[0]))
+    inputs = {k: raster_of(v, grid, chunks) for k, v in arrays.items()}
+    result = model.run(inputs, resolved, Evaluation(guideline=guideline))
+    import dask
+    import xarray as xr
+
+    out = {}
+    for key, value in result.items():
+        if isinstance(value, xr.DataArray):
+            out[key] = np.asarray(value.values)
+        elif dask.is_dask_collection(value):
+            out[key] = value.compute()
+        else:
+            out[key] = value
+    return out

@@ -287,8 +287,9 @@ def _location(inputs, params, ev):
 
         pace = ops.map_cells(speed, inputs["road_class"], dtype=np.float64)
         centres = inputs["centres"] if "centres" in inputs else isin(inputs["czcsxm"], params["centre_czcsxm"])
-        minutes = ops.travel_time(centres, pace, max_minutes=thresholds[-1] * 1.5, max_speed_m_per_min=max(lut.max(), off_road) * 1000.0 / 60.0,
-                                  beyond=np.inf)
+        # beyond the last limit every cell is class 5: the search stops there (it sets the halo)
+        minutes = ops.travel_time(centres, pace, max_minutes=thresholds[-1], max_speed_m_per_min=max(lut.max(), off_road) * 1000.0 / 60.0,
+                                  beyond=np.inf, analysis_resolution_m=params["analysis_resolution_m"])
     return {"location": ops.grade(minutes, thresholds, better="smaller", name="location",
                                   attrs={"long_name": f"区位优势度 (travel time, {ev.level} thresholds)"})}
 
@@ -309,6 +310,8 @@ LOCATION = Model(
             "road_speed_km_h": Parameter({1: 80.0, 2: 40.0, 3: 20.0}, "speed by road class code, km/h", "[R] (JTG B01 design speeds, rounded down)", open_keys=True),
             "off_road_km_h": Parameter(5.0, "speed off roads, km/h", "[R]", domain=(0.1, 200, "km/h")),
             "centre_czcsxm": Parameter([201], "CZCSXM codes taken as centres", "methods.md §5.7 [R]"),
+            "analysis_resolution_m": Parameter(None, "travel time on a coarser grid (block-mean pace; roads are diluted) when the exact "
+                                               "search's reach (last limit × top speed) exceeds the halo a task may hold", "ops.travel_time [R]"),
         },
         needs_one_of=("travel_time", "road_class"),
         outputs={"location": grades("区位优势度 location advantage", FIVE_GRADES)},

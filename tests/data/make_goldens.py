@@ -1,6 +1,7 @@
 """Regenerate the committed golden files (needs GDAL's command-line tools).
 
-    python tests/data/make_goldens.py
+    python tests/data/make_goldens.py            # the gdaldem parity goldens
+    python tests/data/make_goldens.py --demo     # the demo-window class summary (after a reviewed change of the science)
 
 - srtm_boulder_utm13n.tif: the shared SRTM sample warped to UTM 13N at 90 m
   (gdalwarp -r bilinear), the planar parity DEM;
@@ -44,5 +45,20 @@ def main() -> None:
         np.save(HERE / "slope_golden_synthetic.npy", gdaldem_slope(dem))
 
 
+def demo_golden() -> None:
+    """tests/data/demo_window_classes.json: the class summary of every output of configs/demo.yaml on the test window."""
+    import json
+
+    from evaluate.config import parse_config
+    from evaluate.runner import run
+    from tests.demo_window import GOLDEN, class_summary, window_config
+
+    with tempfile.TemporaryDirectory() as tmp:
+        config = window_config(Path(tmp))
+        result = run(parse_config(config, source=Path(tmp) / "demo.yaml", base_dir=Path(tmp)))
+        GOLDEN.write_text(json.dumps(class_summary(result.outputs), indent=1, sort_keys=True) + "\n")
+    print(f"wrote {GOLDEN}")
+
+
 if __name__ == "__main__":
-    main()
+    demo_golden() if "--demo" in sys.argv[1:] else main()

@@ -1,0 +1,135 @@
+"""Ecosystem services (methods.md §3.1–3.6; §11 T16–T21) and the spj bugs of §12.3 items 4 and 7."""
+import numpy as np
+import pytest
+
+from models import MODELS
+from models.ecology import services as S
+from models.derived import rainfall_erosivity_daily, rainfall_erosivity_monthly
+from tests.helpers import run_model
+
+
+def test_t17_water_balance_depth_and_volume_per_cell():
+    # P 1200 mm, 常绿阔叶林 α 0.0267, ET 700 mm → R 32.04 mm, WR 467.96 mm → 421.164 m³ per 30 m cell
+    wr = S.water_balance(np.array([1200.0]), np.array([700.0]), np.array([0.0267]))
+    assert wr[0] == pytest.approx(467.96, abs=1e-9)
+    assert wr[0] * 1e-3 * 900 == pytest.approx(421.164, abs=1e-6)
+    assert wr[0] * 1e-3 * 1e6 == pytest.approx(467960.0, abs=1e-3)  # m³/km²
+
+
+def test_water_model_uses_the_alpha_table_and_leaves_cropland_and_negative_balance_at_zero():
+    out = run_model("eco_water", {
+        "precip": np.array([1200.0, 1200.0, 600.0, 1200.0]),
+        "aet": np.array([700.0, 700.0, 700.0, np.nan]),
+        "ecosys": np.array([1, 18, 1, 1], dtype=np.int16),  # forest, 旱地 (not evaluated), forest with P < ET, nodata ET
+    })
+    value = out["eco_service_value_wc"].ravel()
+    assert value[0] == pytest.approx(467.96, rel=1e-6)
+    assert value[1] == 0.0 and value[2] == 0.0 and np.isnan(value[3])
+    assert out["eco_service_wc"].ravel().tolist()[:3] == [1, 3, 3] and out["eco_service_wc"].ravel()[3] == 0
+
+
+def test_t18_rusle_terms():
+    potential, actual, conserved = S.soil_conservation(4000.0, 0.03, 2.0, 0.02)
+    assert (potential, actual, conserved) == pytest.approx((240.0, 4.8, 235.2))
+
+
+def test_t20_k_epic_with_zhang_correction():
+    # sand 40, silt 40, clay 20 %, OC 1.0 % → K_EPIC 0.29538, K 0.01824
+    k = S.k_epic(np.array([40.0]), np.array([40.0]), np.array([20.0]), np.array([1.0]))[0]
+    assert (k / 0.1317 + 0.01383) / 0.51575 == pytest.approx(0.29538, abs=5e-6)
+    assert k == pytest.approx(0.01824, abs=5e-6)
+
+
+def test_t21_rweq_soil_factors():
+    assert S.erodible_fraction(60.0, 25.0, 15.0, 1.5, 0.0) == pytest.approx(0.4938, abs=5e-5)
+    assert S.soil_crust_factor(15.0, 1.5) == pytest.approx(0.3949, abs=5e-5)
+    # the full form keeps /100 and the CaCO3 term (spj omits both)
+    assert S.erodible_fraction(60.0, 25.0, 15.0, 1.5, 2.0) == pytest.approx(0.4938 - 0.019, abs=5e-5)
+
+
+def test_rweq_uses_150_71_and_2z_and_a_negative_vegetation_exponent():
+    """§12.3 item 4: spj's +a exponent and (2 − z); the web code's 105.71."""
+    x = 0.5
+    qmax, s = 109.8 * x, 150.71 * x ** -0.3711
+    z = 50.0
+    assert S.sand_loss(x, z) == pytest.approx(2 * z / s**2 * qmax * np.exp(-((z / s) ** 2)), rel=1e-12)
+    assert S.sand_loss(x, z) != pytest.approx(S.sand_loss(x, z, s_coef=105.71), rel=1e-3)
+    assert S.vegetation_factor(0.1535, 50.0) == pytest.approx(np.exp(-7.675))
+    assert S.vegetation_factor(0.1535, 50.0) < 1.0  # more cover, less erosion
+    # sand fixed = potential − actual ≥ 0, larger under more cover
+    base = np.array([0.5, 0.5])
+    fixed = S.sand_loss(base, z) - S.sand_loss(base * S.vegetation_factor(0.1535, np.array([10.0, 60.0])), z)
+    assert np.all(fixed > 0) and fixed[1] > fixed[0]
+
+
+def test_roughness_factor_stays_at_most_one_and_never_overflows():
+    dh = np.array([0.0, 1.0, 5.0, 30.0, 300.0])
+    k = S.roughness_factor(dh, 100.0)
+    assert k[0] == 1.0 and np.all(np.isfinite(k)) and np.all(k <= 1.0)
+    assert np.all(np.diff(k) <= 0)  # rougher never erodes more
+
+
+def test_c_factor_by_ecosystem_and_fvc_class_with_the_dryland_formula():
+    rows = np.array(list(S._ECO["c_factor"]["by_group"].values()) + [[np.nan] * 6])
+    groups = S._C_GROUPS
+    forest, dry = groups.index("forest"), groups.index("dryland")
+    fvc = np.array([0.05, 0.1, 0.29999, 0.3, 0.95, 1.0])
+    c = S.c_factor(np.full(6, forest), fvc, rows, dry, S._ECO["c_factor"]["fvc_breaks"])
+    assert c.tolist() == [0.10, 0.08, 0.08, 0.06, 0.001, 0.001]  # lower-inclusive classes (§0.3 item 9)
+    assert S.c_factor(np.array([dry]), np.array([0.5]), rows, dry, (0.1,))[0] == pytest.approx(0.221 - 0.595 * np.log10(0.5))
+
+
+def test_rainfall_erosivity_monthly_and_daily_forms():
+    p = np.array([10.0, 20, 40, 80, 150, 250, 200, 220, 120, 60, 30, 20])
+    annual = p.sum()
+    expected = sum(1.735 * 10 ** (1.5 * np.log10(pi**2 / annual) - 0.08188) for pi in p) * 17.02
+    assert rainfall_erosivity_monthly(p[:, None])[0] == pytest.approx(expected, rel=1e-12)
+    # daily: erosive days only (≥ 12 mm), α by season, mean over the years
+    days = np.array([5.0, 12.0, 30.0, 30.0])
+    warm = np.array([True, True, True, False])
+    r = rainfall_erosivity_daily(days[:, None], warm, years=2.0)[0]
+    assert r == pytest.approx((0.3937 * (12**1.7265 + 30**1.7265) + 0.3101 * 30**1.7265) / 2)
+
+
+def test_2020_screening_rule_for_soil_conservation():
+    out = run_model("eco_soil", {
+        "slope": np.array([26.0, 26.0, 16.0, 10.0, 30.0]),
+        "fvc": np.array([0.85, 0.5, 0.65, 0.9, 0.9]),
+        "ecosys": np.array([1, 1, 11, 1, 18], dtype=np.int16),  # forest, forest, meadow, forest, 旱地
+    }, params={"method": "screening_2020"})
+    assert out["eco_service_sc"].ravel().tolist() == [1, 3, 2, 3, 3]
+
+
+def test_biodiversity_rules():
+    out = run_model("eco_bio", {
+        "species_i": np.array([1, 0, 0, 0], dtype=np.uint8),
+        "species_ii": np.array([0, 1, 0, 0], dtype=np.uint8),
+        "ecosys": np.array([18, 18, 3, 21], dtype=np.int16),
+    })
+    assert out["eco_service_bio"].ravel().tolist() == [1, 2, 2, 3]
+
+
+def test_fvc_is_the_dimidiate_pixel_model_not_ndvi():
+    """§12.3 item 7: spj used NDVI as cover; FVC rescales NDVI between bare soil and full cover."""
+    out = run_model("fvc", {"ndvi": np.array([0.05, 0.3, 0.55, 0.8])}, params={"ndvi_soil": 0.05, "ndvi_veg": 0.55})
+    assert out["fvc"].ravel().tolist() == pytest.approx([0.0, 0.5, 1.0, 1.0])
+
+
+def test_soil_conservation_model_chains_r_k_ls_c():
+    rng = np.random.default_rng(1)
+    shape = (6, 7)
+    inputs = {
+        "r_factor": np.full(shape, 4000.0), "soil_sand": np.full(shape, 40.0), "soil_silt": np.full(shape, 40.0),
+        "soil_clay": np.full(shape, 20.0), "soil_oc": np.full(shape, 1.0), "ls": rng.uniform(0.5, 5, shape),
+        "ecosys": np.full(shape, 1, np.int16), "fvc": np.full(shape, 0.8),
+    }
+    out = run_model("eco_soil", inputs)
+    k = S.k_epic(40.0, 40.0, 20.0, 1.0)
+    np.testing.assert_allclose(out["eco_service_value_sc"], (4000.0 * k * inputs["ls"] * (1 - 0.004)).astype(np.float32), rtol=2e-6)
+    np.testing.assert_allclose(out["soil_loss"], (4000.0 * k * inputs["ls"] * 0.004).astype(np.float32), rtol=2e-6)
+    assert set(np.unique(out["eco_service_sc"])) <= {1, 2, 3}
+
+
+def test_service_models_declare_their_sources():
+    for name in ("eco_water", "eco_soil", "eco_wind", "eco_bio", "eco_coast"):
+        assert "methods.md §3" in MODELS[name].SPEC.source
