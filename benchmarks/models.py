@@ -82,6 +82,7 @@ INVEST_PYTHON = Path("/work/venv-invest/bin/python")
 INVEST_TARGET = 10.0  # ours must be at least this many times faster than InVEST SDR
 INVEST_MARK = "@@INVEST "
 MIB = 2.0**20
+SHOWN_PREREQUISITES = 6  # longer plans are listed under the table
 
 
 # ----------------------------------------------------------------------------
@@ -688,7 +689,8 @@ def markdown(report: dict) -> str:
     for r in rows:
         label = "**whole plan** (" + str(r["models"]) + " models)" if r["case"] == PLAN else r["case"]
         if r["case"] != PLAN and r["prerequisites"]:
-            label += " (+ " + ", ".join(r["prerequisites"]) + ")"
+            pre = r["prerequisites"]
+            label += f" (+ {', '.join(pre)})" if len(pre) <= SHOWN_PREREQUISITES else f" (+ {len(pre)} models, below)"
         other = next((o for o in rows if o["size"] == r["size"] and o["case"] == r["case"] and o["mode"] == "eager"), None)
         ratio = (r["wall_s"] / other["wall_s"]) if r["mode"] == "dask" and other and other.get("wall_s") and r.get("wall_s") else None
         if "wall_s" in r:
@@ -697,6 +699,8 @@ def markdown(report: dict) -> str:
             cells = ["skipped" if r.get("skipped") else "ERROR", "—", "—", "—"]
         lines.append(f"| {r['size']}² | {label} | {r['layers']} | {r['mode']} | " + " | ".join(cells) + " |")
     notes = [f"{r['size']}² {r['case']} {r['mode']}: {'skipped' if r.get('skipped') else 'ERROR'}: {r['error']}" for r in rows if "error" in r]
+    long_plans = {r["case"]: r["prerequisites"] for r in rows if r["case"] != PLAN and len(r["prerequisites"]) > SHOWN_PREREQUISITES}
+    notes += [f"{case} (+ {len(pre)}): {', '.join(pre)}" for case, pre in long_plans.items()]
     if notes:
         lines += [""] + [f"- {n}" for n in notes]
     sizes = sorted({r["size"] for r in rows})

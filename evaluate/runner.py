@@ -251,6 +251,8 @@ def build_outputs(config: RunConfig, stack: xr.Dataset) -> tuple[dict[str, io.Ra
             "DUALEVAL_GUIDELINE": ev.guideline,
             "DUALEVAL_CONFIG_SHA256": config.fingerprint(),
             "DUALEVAL_PARAMETERS": {k: v["value"] for k, v in resolved_all[model_name]["parameters"].items()},
+            # where each parameter's value comes from: the config, or the guideline section and evidence tag of the default
+            "DUALEVAL_EVIDENCE": {k: ("config" if v["from"] == "config" else v["default_source"]) for k, v in resolved_all[model_name]["parameters"].items()},
             "DUALEVAL_INPUTS": resolved_all[model_name]["inputs"],
             "DUALEVAL_READS": sorted(depends[model_name]),
         }

@@ -111,3 +111,18 @@ def packed(func, *arrays: xr.DataArray, names: tuple[str, ...]) -> dict[str, xr.
     both = ops.map_cells(pack, *arrays, dtype=dtype)
     return {name: ops.map_cells(lambda b, i=i: ((b >> dtype(8 * i)) & dtype(255)).astype(np.uint8), both, dtype=np.uint8, name=name)
             for i, name in enumerate(names)}
+
+
+def chain_corrections(grade: np.ndarray, limit: np.ndarray, steps) -> tuple[np.ndarray, np.ndarray]:
+    """Apply (condition, amount, code) corrections in order, each to the previous result (methods.md §4.6, §5.8: chained).
+
+    ``amount`` is "force" (grade 5), +n (降 n 级) or −n (升 n 级), clamped to 1..5;
+    ``limit`` takes the code of every rule that changed the grade, so the last
+    one to change it names the limiting factor. ([C-spj] applied each rule to
+    the uncorrected grade and kept the last, §12.3 item 1.)
+    """
+    for condition, amount, code in steps:
+        new = np.where(condition, 5 if amount == "force" else np.clip(grade + amount, 1, 5), grade)
+        limit = np.where(new != grade, code, limit)
+        grade = new
+    return grade, limit

@@ -5,7 +5,7 @@ import numpy as np
 
 from evaluate import ops
 from evaluate.modelspec import FIVE_GRADES, InputDecl, Model, ModelSpec, Parameter
-from models._common import SUIT_CLASSES, grades, limits, packed
+from models._common import SUIT_CLASSES, chain_corrections, grades, limits, packed
 from models._tables import table
 
 _T = table("agriculture")
@@ -48,10 +48,7 @@ def production_condition(land, water, heat, soil_env, salin, met, farming_matrix
         steps.append((salin == 3, 1, L_SALIN))
     if met is not None:
         steps.append(((met == 1) & (cond == 1) if met_spj_compat else met == 1, 1, L_MET))
-    for condition, amount, code in steps:
-        new = np.where(condition, 5 if amount == "force" else np.minimum(cond + amount, 5), cond)
-        limit = np.where(new != cond, code, limit)
-        cond = new
+    cond, limit = chain_corrections(cond, limit, steps)
     farm, cond, limit = (np.where(nodata, 0, a).astype(np.uint8) for a in (farm, cond, limit))
     return farm, cond, limit
 

@@ -5,7 +5,7 @@ import numpy as np
 
 from evaluate import ops
 from evaluate.modelspec import FIVE_GRADES, InputDecl, Model, ModelSpec, Parameter
-from models._common import SUIT_CLASSES, grades, limits, packed
+from models._common import SUIT_CLASSES, chain_corrections, grades, limits, packed
 from models._tables import table
 
 _U = table("urban")
@@ -56,15 +56,11 @@ def construction_condition(land, water, geohazard, surge, air, water_env, comfor
         steps += [(both, 2, L_ENV2), (one, 1, L_ENV1)]
     if comfort is not None:
         steps.append((comfort == 5, 1, L_COMFORT))
-    for condition, amount, code in steps:
-        new = np.where(condition, 5 if amount == "force" else np.minimum(cond + amount, 5), cond)
-        limit = np.where(new != cond, code, limit)
-        cond = new
+    cond, limit = chain_corrections(cond, limit, steps)
     if location is not None:
-        for condition, amount, code in ((location == 5, 2, L_LOC5), (location == 4, 1, L_LOC4), ((location == 1) & (cond >= 2) & (cond <= 4), -1, L_LOC1)):
-            new = np.where(condition, np.clip(cond + amount, 1, 5), cond)
-            limit = np.where(new != cond, code, limit)
-            cond = new
+        # the upgrade looks at the grade after the downgrades of rule 5 (none apply to a cell with location 1)
+        cond, limit = chain_corrections(cond, limit, [(location == 5, 2, L_LOC5), (location == 4, 1, L_LOC4),
+                                                      ((location == 1) & (cond >= 2) & (cond <= 4), -1, L_LOC1)])
     return np.where(nodata, 0, cond).astype(np.uint8), np.where(nodata, 0, limit).astype(np.uint8)
 
 
