@@ -45,7 +45,10 @@ class _Strict(BaseModel):
 
 def _resolve(path: Path, info: ValidationInfo) -> Path:
     base = (info.context or {}).get("base_dir")
-    path = Path(path).expanduser()
+    try:
+        path = Path(path).expanduser()
+    except RuntimeError as exc:  # "~user" of an unknown user
+        raise ValueError(f"cannot expand {str(path)[:120]!r}: {exc}") from None
     return (Path(base) / path).resolve() if base is not None and not path.is_absolute() else path
 
 

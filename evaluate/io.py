@@ -382,7 +382,8 @@ def _store_local(arrays, writers, progress, tables=()) -> list:
     # each writer locks its own dataset: a run-wide lock would serialise the outputs' writes
     store = da.store(arrays, writers, lock=False, compute=False) if arrays else None
     with _Counter(total, progress) if progress else contextlib.nullcontext():
-        _, *frames = dask.compute(store, *tables)
+        # unfused: a task shared by a raster and a table (e.g. the network solve) must stay one task, not be fused into both
+        _, *frames = dask.compute(store, *tables, optimize_graph=not tables)
     if progress:
         progress(total, total)
     return frames

@@ -232,7 +232,11 @@ def build_outputs(config: RunConfig, stack: xr.Dataset) -> tuple[dict[str, io.Ra
                 reads |= depends[how[6:]]
                 inputs[name] = produced[name]
         depends[model_name] = reads
-        result = model.run(inputs, {k: v["value"] for k, v in resolved.items()}, ev)
+        try:
+            result = model.run(inputs, {k: v["value"] for k, v in resolved.items()}, ev)
+        except ValueError as exc:  # a model refusing its inputs or parameters (e.g. a network grid that would not fit)
+            where = str(config.source) if config.source else "<config>"
+            raise RunError(f"{where}: models.{model_name}: {str(exc)[:600]}") from None
         missing = set(model.SPEC.outputs) - set(result)
         if missing:
             raise RuntimeError(f"model {model_name} did not return its outputs {sorted(missing)}")

@@ -285,7 +285,7 @@ def test_the_embedded_demo_runs_end_to_end(tmp_path):
     config["outputs"]["folder"] = str(tmp_path / "run")
     path = tmp_path / "demo.yaml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
-    result = dualeval("run", str(path), cwd=tmp_path)
+    result = dualeval("run", str(path), cwd=tmp_path, timeout=900)  # every model of the demo: a few minutes on 2 cores
     assert result.returncode == 0, result.stderr
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text(encoding="utf-8"))
     assert [s["step"] for s in manifest["steps"]][0] == "generate demo inputs"
@@ -295,7 +295,7 @@ def test_the_embedded_demo_runs_end_to_end(tmp_path):
         grades = src.read(1)
     shares = np.bincount(grades.ravel(), minlength=6) / grades.size
     assert shares[0] == 0 and (shares[1:] > 0.05).all(), shares  # every grade occurs on the demo region
-    again = dualeval("run", str(path), cwd=tmp_path)  # inputs exist now: no regeneration, same result
+    again = dualeval("run", str(path), cwd=tmp_path, timeout=900)  # inputs exist now: no regeneration, same result
     assert again.returncode == 0, again.stderr
     assert json.loads((tmp_path / "run" / "manifest.json").read_text())["steps"][0]["step"] == "check inputs"
     with rasterio.open(tmp_path / "run" / "agri_land.tif") as src:

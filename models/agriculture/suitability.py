@@ -76,7 +76,7 @@ def suitability(cond, limit, conc, eco, slope, water, heat, soil_env, salin, irr
     if screening:
         for condition, code in (
             (slope > slope_max, S_SLOPE),
-            ((water == 5) & ~(irrigated > 0 if irrigated is not None else False), S_WATER),
+            ((water == 5) & ~(irrigated > 0) if irrigated is not None else water == 5, S_WATER),
             (heat == 5, S_HEAT),
             (soil_env == 5 if soil_env is not None else None, S_SOIL),
             (salin == 3 if (salin is not None and strict_salinity) else None, S_SALIN),

@@ -181,6 +181,12 @@ def _soil(inputs, params, ev):
 
     k = ops.map_cells(lambda sa, si, cl, oc: k_epic(sa, si, cl, oc).astype(np.float32), inputs["soil_sand"], inputs["soil_silt"],
                       inputs["soil_clay"], inputs["soil_oc"], dtype=np.float32, name="soil_k")
+    if params["method"] == "npp_index":
+        # §3.2.2: S_pro = NPP × (1 − K) × (1 − F_slo), K and slope min–max normalised
+        value = npp_index({**inputs, "soil_k": k}, ("soil_k", True), ("slope", True), name="eco_service_value_sc")
+        nan = ops.map_cells(lambda v: np.full(v.shape, np.nan, np.float32), value, dtype=np.float32)
+        return {"eco_service_value_sc": value, "eco_service_sc": classify_service(value, params["shares"], "eco_service_sc"),
+                "soil_k": k, "soil_c": nan, "soil_loss": nan}
     rows = np.array([v for v in _ECO["c_factor"]["by_group"].values()] + [[np.nan] * 6], dtype=np.float64)
     lut = _group_lut(3, _C_GROUPS)
     breaks = tuple(_ECO["c_factor"]["fvc_breaks"])
@@ -216,16 +222,18 @@ SOIL = Model(
             "ls": InputDecl("1", "continuous", "RUSLE LS factor", producer="ls", required=False),
             "ecosys": InputDecl("class", "categorical", "ecosystem type", producer="ecosys"),
             "fvc": InputDecl("fraction", "continuous", "fractional vegetation cover", producer="fvc"),
-            "slope": InputDecl("degrees", "continuous", "slope (2020 screening rule)", producer="slope", required=False),
+            "slope": InputDecl("degrees", "continuous", "slope (2020 screening rule, NPP index)", producer="slope", required=False),
+            "npp": InputDecl("gC/m2/a", "continuous", "multi-year mean NPP (NPP index method)", required=False),
         },
         parameters={
-            "method": Parameter("rusle", "rusle (模型法) or screening_2020 (简化: slope and FVC rule)", "methods.md §3.2, §1.1 [C-web:5]",
-                                choices=("rusle", "screening_2020")),
+            "method": Parameter("rusle", "rusle (模型法), npp_index (服务能力指数法) or screening_2020 (简化: slope and FVC rule)",
+                                "methods.md §3.2, §1.1 [C-web:5]", choices=("rusle", "npp_index", "screening_2020")),
             "screening_very_important": Parameter(dict(_ECO["screening_2020"]["very_important"]), "极重要 rule: slope ≥ and FVC ≥", _ECO["screening_2020"]["source"]),
             "screening_important": Parameter(dict(_ECO["screening_2020"]["important"]), "重要 rule: slope ≥ and FVC ≥", _ECO["screening_2020"]["source"]),
             "shares": _shares_parameter(),
         },
-        required_when={"method": {"rusle": ("r_factor", "soil_sand", "soil_silt", "soil_clay", "soil_oc", "ls"), "screening_2020": ("slope",)}},
+        required_when={"method": {"rusle": ("r_factor", "soil_sand", "soil_silt", "soil_clay", "soil_oc", "ls"), "screening_2020": ("slope",),
+                                  "npp_index": ("npp", "soil_sand", "soil_silt", "soil_clay", "soil_oc", "slope")}},
         outputs={
             "eco_service_value_sc": values("soil conservation A_c (水土保持量)", "t/(ha*a)"),
             "eco_service_sc": grades("水土保持功能重要性 soil conservation importance", ECO_CLASSES),

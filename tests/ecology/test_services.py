@@ -133,3 +133,16 @@ def test_soil_conservation_model_chains_r_k_ls_c():
 def test_service_models_declare_their_sources():
     for name in ("eco_water", "eco_soil", "eco_wind", "eco_bio", "eco_coast"):
         assert "methods.md §3" in MODELS[name].SPEC.source
+
+
+def test_npp_index_for_soil_conservation():
+    """§3.2.2: S_pro = NPP × (1 − K) × (1 − F_slo), factors min–max normalised over the study area."""
+    sand = np.array([40.0, 10.0, 70.0])
+    inputs = {"npp": np.array([500.0, 500.0, 800.0]), "soil_sand": sand, "soil_silt": np.array([40.0, 60.0, 20.0]),
+              "soil_clay": np.array([20.0, 30.0, 10.0]), "soil_oc": np.array([1.0, 1.0, 1.0]), "slope": np.array([5.0, 25.0, 15.0]),
+              "ecosys": np.array([1, 1, 1], np.int16), "fvc": np.array([0.5, 0.5, 0.5])}
+    out = run_model("eco_soil", inputs, params={"method": "npp_index"})
+    k = S.k_epic(sand, inputs["soil_silt"], inputs["soil_clay"], inputs["soil_oc"]).astype(np.float32).astype(np.float64)
+    fk = (k - k.min()) / (k.max() - k.min())
+    fs = (inputs["slope"] - 5.0) / 20.0
+    np.testing.assert_allclose(out["eco_service_value_sc"].ravel(), inputs["npp"] * (1 - fk) * (1 - fs), rtol=1e-5, atol=1e-4)

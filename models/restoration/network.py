@@ -1,0 +1,391 @@
+"""Ecological network (生态安全格局, methods.md §9.3): sources, resistance, MCR, least-cost corridors, circuit current,
+pinch points, barriers and breakpoints, on a coarser analysis grid held in memory (its size and memory need are stated
+before anything runs, and a grid that would not fit is refused)."""
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import threading
+
+import dask
+import dask.array as da
+import numpy as np
+import pandas as pd
+import scipy.ndimage as ndi
+import scipy.sparse as sp
+import xarray as xr
+
+from evaluate import ops
+from evaluate.modelspec import ClassDecl, InputDecl, Model, ModelSpec, OutputDecl, Parameter
+from models._common import values
+from models._tables import table
+
+_R = table("restoration")
+_NET = _R["network"]
+FLAG_PRIORITY, FLAG_PINCH, FLAG_BARRIER, FLAG_BREAK, FLAG_CONFLICT = 1, 2, 4, 8, 16
+#: layers of the solved network, in the order of the stacked result
+LAYERS = ("mcr", "corridor_nlcc", "current_density", "barrier_is", "eco_sources", "pinch", "barrier", "breakpoint")
+
+
+# --------------------------------------------------------------------------- kernels of the network (numpy / scipy, in memory)
+def resistance_from_landuse(landuse: np.ndarray, groups: dict, default: float, clip: tuple[float, float]) -> np.ndarray:
+    """Base resistance by 三调 class (methods.md §9.3 item 2 table [R]); nodata land use → NaN."""
+    out = np.full(landuse.shape, float(default))
+    for value, codes in groups.items():
+        out[np.isin(landuse, codes)] = float(value)
+    return np.where(landuse <= 0, np.nan, np.clip(out, *clip))
+
+
+def cost_distance(resistance: np.ndarray, sources: np.ndarray, cell_m: float) -> np.ndarray:
+    """MCR (Knaapen; ArcGIS CostDistance edges: length × mean resistance) from the ``sources`` cells; NaN impassable.
+
+    Source: methods.md §9.3 item 3 [K-high]; scikit-image's MCP_Geometric
+    (the same edge costs, 8 neighbours); unreachable cells are inf.
+    """
+    from skimage.graph import MCP_Geometric
+
+    costs = np.where(np.isfinite(resistance), resistance, np.inf)
+    mcp = MCP_Geometric(costs, fully_connected=True, sampling=(cell_m, cell_m))
+    cumulative, _ = mcp.find_costs(list(zip(*np.nonzero(sources))))
+    return np.where(np.isfinite(resistance), cumulative, np.nan)
+
+
+def adjacent_pairs(allocation: np.ndarray) -> list[tuple[int, int]]:
+    """Source pairs whose cost allocations touch (8-neighbour): Linkage Mapper's cost-weighted adjacency."""
+    rows, cols = allocation.shape
+    pairs = set()
+    for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
+        p = allocation[: rows - dy, max(0, -dx): cols - max(0, dx)]
+        q = allocation[dy:, max(0, dx): cols + min(0, dx)]
+        touch = (p != q) & (p > 0) & (q > 0)
+        pairs.update(zip(np.minimum(p, q)[touch].tolist(), np.maximum(p, q)[touch].tolist()))
+    return sorted(pairs)
+
+
+def annulus(radius_cells: float) -> np.ndarray:
+    """A one-cell-thick ring: cells whose centre distance d satisfies r − 1 < d ≤ r (cells)."""
+    n = int(math.ceil(radius_cells))
+    y, x = np.mgrid[-n: n + 1, -n: n + 1]
+    d = np.hypot(y, x)
+    return (d <= radius_cells) & (d > radius_cells - 1)
+
+
+def barrier_score(lcd: float, cwd_a: np.ndarray, cwd_b: np.ndarray, radius_cells: float, cell_m: float) -> np.ndarray:
+    """Linkage Mapper's barrier improvement score at the annulus centre (methods.md §9.3 item 7, §0.3 item 14; T26).
+
+    IS = (LCD − min_annulus(CWD_A) − min_annulus(CWD_B) − dia) / dia with
+    dia = 2r in map units (restored cells cost 1 per unit length); ≤ 0 → 0.
+    """
+    ring = annulus(radius_cells)
+    big = np.finfo(np.float64).max
+    fa = ndi.minimum_filter(np.where(np.isfinite(cwd_a), cwd_a, big), footprint=ring, mode="constant", cval=big)
+    fb = ndi.minimum_filter(np.where(np.isfinite(cwd_b), cwd_b, big), footprint=ring, mode="constant", cval=big)
+    dia = 2.0 * radius_cells * cell_m
+    score = (lcd - fa - fb - dia) / dia
+    return np.where((fa < big) & (fb < big), np.maximum(score, 0.0), 0.0)
+
+
+class CircuitSolver:
+    """Pairwise circuit solves on one grid, the matrix factorised (or its AMG hierarchy built) once for every pair.
+
+    Source: methods.md §9.3 item 5 [K-high McRae 2008; Circuitscape's
+    pairwise mode]: conductance 1/R; 8-neighbour edges of conductance
+    mean(g_a, g_b)/d, d = 1 or √2 (cell units, as Circuitscape); every
+    focal patch is one node (its cells short-circuited). For a pair (A, B)
+    1 A enters at A and leaves at B: L v = e_A − e_B on the graph Laplacian
+    grounded at one source node per connected component (only differences
+    of v matter), so a single factorisation (sparse LU; for large grids a
+    smoothed-aggregation AMG hierarchy preconditioning conjugate gradients,
+    pyamg) serves every pair. The current density of a cell is ½ Σ |branch
+    currents| of its edges; the effective resistance is v_A − v_B. NaN or
+    non-positive resistance = no cell.
+    """
+
+    def __init__(self, resistance: np.ndarray, sources: np.ndarray, tol: float = 1e-10):
+        from scipy.sparse.csgraph import connected_components
+
+        self.shape, self.tol = resistance.shape, tol
+        rows, cols = resistance.shape
+        valid = np.isfinite(resistance) & (resistance > 0)
+        g = np.where(valid, 1.0 / np.where(valid, resistance, 1.0), 0.0)
+        count = int(sources.max()) if sources.size else 0
+        node = -np.ones(resistance.shape, dtype=np.int64)
+        free = valid & (sources == 0)
+        node[free] = count + np.arange(int(free.sum()))
+        inside = valid & (sources > 0)
+        node[inside] = sources[inside] - 1
+        n = count + int(free.sum())
+        flat = np.arange(rows * cols).reshape(rows, cols)
+        heads, tails, conductance = [], [], []
+        for dy, dx, dist in ((0, 1, 1.0), (1, 0, 1.0), (1, 1, math.sqrt(2)), (1, -1, math.sqrt(2))):
+            a = (slice(0, rows - dy), slice(max(0, -dx), cols - max(0, dx)))
+            b = (slice(dy, rows), slice(max(0, dx), cols + min(0, dx)))
+            both = valid[a] & valid[b]
+            heads.append(flat[a][both])
+            tails.append(flat[b][both])
+            conductance.append(0.5 * (g[a][both] + g[b][both]) / dist)
+        self.heads, self.tails, self.conductance = np.concatenate(heads), np.concatenate(tails), np.concatenate(conductance)
+        i, j = node.ravel()[self.heads], node.ravel()[self.tails]
+        between = i != j
+        i, j, w = i[between], j[between], self.conductance[between]
+        adjacency = sp.coo_matrix((w, (i, j)), shape=(n, n)).tocsr()
+        adjacency = adjacency + adjacency.T
+        lap = sp.diags(np.asarray(adjacency.sum(axis=1)).ravel()) - adjacency
+        _, component = connected_components(adjacency, directed=False)
+        self.component = component[:count]
+        grounds = {}
+        for k in range(count):
+            grounds.setdefault(component[k], k)
+        self.ground = np.array(sorted(grounds.values()), dtype=np.int64)
+        live = np.isin(component, [component[k] for k in range(count)])  # components holding a source; the rest carry no current
+        live[self.ground] = False
+        self.keep = np.nonzero(live)[0]
+        self.position = -np.ones(n, dtype=np.int64)
+        self.position[self.keep] = np.arange(self.keep.size)
+        reduced = lap[self.keep][:, self.keep].tocsc()
+        self.node_of_cell = node.ravel()
+        if reduced.shape[0] <= 400_000:  # sparse LU of a 2-D grid Laplacian stays within a few hundred MiB here
+            from scipy.sparse.linalg import splu
+
+            lu = splu(reduced)
+            self._solve = lu.solve
+        else:
+            import pyamg
+            from scipy.sparse.linalg import cg
+
+            hierarchy = pyamg.smoothed_aggregation_solver(reduced.tocsr(), symmetry="symmetric")
+            preconditioner = hierarchy.aspreconditioner()
+
+            def solve(rhs):
+                v, info = cg(reduced, rhs, rtol=self.tol, maxiter=2000, M=preconditioner)
+                if info != 0:
+                    raise RuntimeError(f"the circuit solve did not converge (cg info {info})")
+                return v
+
+            self._solve = solve
+
+    def pair(self, a: int, b: int) -> tuple[np.ndarray, float]:
+        """(current density per cell, effective resistance) for 1 A from source ``a`` to source ``b`` (1-based ids)."""
+        if self.component[a - 1] != self.component[b - 1]:
+            return np.zeros(self.shape), math.inf
+        rhs = np.zeros(self.keep.size)
+        for k, amps in ((a - 1, 1.0), (b - 1, -1.0)):
+            if self.position[k] >= 0:
+                rhs[self.position[k]] += amps
+        v_nodes = np.zeros(self.position.size)
+        v_nodes[self.keep] = self._solve(rhs)
+        cell_node = self.node_of_cell
+        volts = np.where(cell_node >= 0, v_nodes[np.maximum(cell_node, 0)], 0.0)
+        branch = self.conductance * np.abs(volts[self.heads] - volts[self.tails])
+        current = np.zeros(volts.size)
+        np.add.at(current, self.heads, branch)
+        np.add.at(current, self.tails, branch)
+        return 0.5 * current.reshape(self.shape), float(v_nodes[a - 1] - v_nodes[b - 1])
+
+
+def circuit_current(resistance: np.ndarray, source_a: np.ndarray, source_b: np.ndarray) -> tuple[np.ndarray, float]:
+    """Current density and effective resistance between two patches (:class:`CircuitSolver` for one pair)."""
+    sources = np.where(source_a, 1, np.where(source_b, 2, 0))
+    return CircuitSolver(resistance, sources).pair(1, 2)
+
+
+def solve_network(eco_very_important: np.ndarray, resistance: np.ndarray, roads: np.ndarray | None, cell_m: float, params: dict):
+    """The whole network on the analysis grid: a (len(LAYERS), rows, cols) float64 stack and the table of links."""
+    shape = resistance.shape
+    labels, n = ndi.label(eco_very_important, structure=np.ones((3, 3)))
+    areas_km2 = np.bincount(labels.ravel(), minlength=n + 1) * cell_m * cell_m / 1e6
+    keep = [k for k in range(1, n + 1) if areas_km2[k] >= params["source_min_km2"]]
+    keep = sorted(keep, key=lambda k: -areas_km2[k])[: params["max_sources"]]
+    sources = np.zeros(shape, dtype=np.int64)
+    for new, old in enumerate(sorted(keep), start=1):
+        sources[labels == old] = new
+    out = np.zeros((len(LAYERS),) + shape)
+    out[LAYERS.index("mcr")] = np.nan
+    out[LAYERS.index("corridor_nlcc")] = np.nan
+    out[LAYERS.index("eco_sources")] = sources
+    links = []
+    count = int(sources.max())
+    if count == 0:
+        return out, pd.DataFrame(columns=["source_a", "source_b", "lcd", "effective_resistance", "corridor_cells"])
+    cwd = np.stack([cost_distance(resistance, sources == k, cell_m) for k in range(1, count + 1)])
+    finite = np.where(np.isfinite(cwd), cwd, np.inf)
+    mcr = finite.min(axis=0)
+    allocation = np.where(np.isfinite(mcr), finite.argmin(axis=0) + 1, 0)
+    nlcc = np.full(shape, np.inf)
+    current = np.zeros(shape)
+    barrier = np.zeros(shape)
+    width = params["corridor_width_cost"]
+    solver = CircuitSolver(resistance, sources) if count > 1 else None
+    for a, b in adjacent_pairs(allocation) if count > 1 else []:
+        total = finite[a - 1] + finite[b - 1]
+        lcd = float(total.min())
+        if not np.isfinite(lcd):
+            continue
+        pair_nlcc = total - lcd
+        nlcc = np.minimum(nlcc, pair_nlcc)
+        amps, r_eff = solver.pair(a, b)
+        current += amps
+        for radius_m in params["barrier_radii_m"]:
+            barrier = np.maximum(barrier, barrier_score(lcd, finite[a - 1], finite[b - 1], radius_m / cell_m, cell_m))
+        links.append({"source_a": a, "source_b": b, "lcd": lcd, "effective_resistance": r_eff, "corridor_cells": int((pair_nlcc <= width).sum())})
+    valid = np.isfinite(resistance)
+    corridor = valid & (nlcc <= width)
+    out[LAYERS.index("mcr")] = np.where(valid, np.where(np.isfinite(mcr), mcr, np.nan), np.nan)
+    out[LAYERS.index("corridor_nlcc")] = np.where(valid & np.isfinite(nlcc), nlcc, np.nan)
+    out[LAYERS.index("current_density")] = np.where(valid, current, np.nan)
+    out[LAYERS.index("barrier_is")] = np.where(valid, barrier, np.nan)
+    if corridor.any():
+        top = np.quantile(current[corridor], 1.0 - params["pinch_top_share"])
+        out[LAYERS.index("pinch")] = corridor & (current >= top) & (current > 0)
+    positive = barrier > 0
+    if positive.any():
+        top = np.quantile(barrier[positive], 1.0 - params["barrier_top_share"])
+        out[LAYERS.index("barrier")] = positive & (barrier >= top)
+    if roads is not None:
+        out[LAYERS.index("breakpoint")] = corridor & (nlcc <= params["path_tolerance_cost"]) & (roads > 0)
+    return out, pd.DataFrame(links, columns=["source_a", "source_b", "lcd", "effective_resistance", "corridor_cells"])
+
+
+# --------------------------------------------------------------------------- the model
+_MEMO: dict[str, tuple] = {}
+_MEMO_LOCKS: dict[str, threading.Lock] = {}
+_MEMO_GUARD = threading.Lock()
+
+
+def _memoised(solve, *arrays: np.ndarray):
+    """``solve(*arrays)`` computed once per process for equal inputs (the last two results are kept)."""
+    digest = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        digest.update(str((a.dtype, a.shape)).encode())
+        digest.update(a.tobytes())
+    digest.update(repr(solve.__closure__ and [c.cell_contents for c in solve.__closure__ if not callable(c.cell_contents)]).encode())
+    key = digest.hexdigest()
+    with _MEMO_GUARD:
+        lock = _MEMO_LOCKS.setdefault(key, threading.Lock())
+    with lock:
+        if key not in _MEMO:
+            _MEMO[key] = solve(*arrays)
+            while len(_MEMO) > 2:
+                _MEMO.pop(next(iter(_MEMO)))
+        return _MEMO[key]
+
+
+def network_memory_bytes(cells: int, max_sources: int) -> int:
+    """Peak memory of :func:`solve_network`: one cost surface per source plus ~40 float64 work arrays and the AMG hierarchy."""
+    return int(cells * 8 * (max_sources + 60))
+
+
+def _network(inputs, params, ev):
+    from evaluate.grid import grid_of
+
+    eco = inputs["eco_importance"]
+    grid = grid_of(eco)
+    dx, dy = grid.cell_size_m()
+    cell = 0.5 * (float(np.mean(dx)) + float(np.mean(dy)))
+    factor = max(1, int(round(params["analysis_resolution_m"] / cell)))
+    rows, cols = -(-grid.shape[0] // factor), -(-grid.shape[1] // factor)
+    need = network_memory_bytes(rows * cols, params["max_sources"])
+    if need > params["max_memory_gib"] * 2**30:
+        raise ValueError(
+            f"the network's analysis grid of {rows:,} × {cols:,} cells ({factor * cell:.0f} m) with up to {params['max_sources']} sources "
+            f"needs about {need / 2**30:.1f} GiB, over max_memory_gib = {params['max_memory_gib']}; raise analysis_resolution_m "
+            f"(e.g. {params['analysis_resolution_m'] * math.ceil(math.sqrt(need / (params['max_memory_gib'] * 2**30))):.0f}) or max_memory_gib")
+    logging.getLogger("dualeval").info(
+        "eco_network: analysis grid %d × %d cells of %.0f m, up to %d sources, about %.2f GiB in memory (max_memory_gib %g)",
+        rows, cols, factor * cell, params["max_sources"], need / 2**30, params["max_memory_gib"])
+    groups = {float(k): v for k, v in params["resistance_groups"].items()}
+    fine_resistance = ops.map_cells(lambda lu: resistance_from_landuse(lu, groups, params["resistance_default"], tuple(params["resistance_clip"])),
+                                    inputs["landuse"], dtype=np.float64, name="resistance")
+    window = {"y": factor, "x": factor}
+    coarse_eco = ops.map_cells(lambda e: np.where(e > 0, (e == 1).astype(np.float64), np.nan), eco, dtype=np.float64).coarsen(window, boundary="pad").mean()
+    coarse_res = fine_resistance.coarsen(window, boundary="pad").mean()
+    coarse_roads = inputs["roads"].astype(np.float64).coarsen(window, boundary="pad").max() if "roads" in inputs else None
+    solve_params = {k: params[k] for k in ("source_min_km2", "max_sources", "corridor_width_cost", "barrier_radii_m", "pinch_top_share",
+                                           "barrier_top_share", "path_tolerance_cost")}
+
+    def solve(e, r, *roads):
+        return solve_network(np.nan_to_num(e) >= 0.5, r, roads[0] if roads else None, factor * cell, solve_params)
+
+    parts = [coarse_eco.data, coarse_res.data] + ([coarse_roads.data] if coarse_roads is not None else [])
+    # the rasters and the links table read the same solve; dask gives each its own copy of the task when the graph is
+    # lowered, so the solve is memoised on the content of its inputs: the second copy waits for the first and reuses it
+    stack = da.from_delayed(dask.delayed(lambda *p: _memoised(solve, *p)[0], pure=True)(*parts), shape=(len(LAYERS), rows, cols), dtype=np.float64)
+    links = dask.delayed(lambda *p: _memoised(solve, *p)[1], pure=True)(*parts)
+    chunks = eco.data.chunks if isinstance(eco.data, da.Array) else None
+    out = {}
+    for k, name in enumerate(LAYERS):
+        fine = da.repeat(da.repeat(stack[k], factor, axis=0), factor, axis=1)[: grid.shape[0], : grid.shape[1]]
+        fine = fine.rechunk(chunks) if chunks else fine.rechunk(grid.shape)
+        out[name] = xr.DataArray(fine, coords=eco.coords, dims=eco.dims, name=name)
+    attrs = {"analysis_resolution_m": factor * cell, "analysis_grid": f"{rows} x {cols}", "memory_estimate_gib": round(need / 2**30, 2)}
+    result = {
+        "mcr": out["mcr"].astype(np.float32).assign_attrs(attrs),
+        "corridor_nlcc": out["corridor_nlcc"].astype(np.float32).assign_attrs(attrs),
+        "current_density": out["current_density"].astype(np.float32).assign_attrs(attrs),
+        "barrier_is": out["barrier_is"].astype(np.float32).assign_attrs(attrs),
+        "eco_sources": out["eco_sources"].astype(np.int32).assign_attrs(attrs),
+        "network_links": links,
+    }
+    present = [n for n in ("restoration_priority", "conflict_flags") if n in inputs]
+
+    def flags(pinch, barrier, brk, *more):
+        got = dict(zip(present, more))
+        f = np.where(pinch > 0, FLAG_PINCH, 0) | np.where(barrier > 0, FLAG_BARRIER, 0) | np.where(brk > 0, FLAG_BREAK, 0)
+        if "restoration_priority" in got:
+            f |= np.where((got["restoration_priority"] >= 1) & (got["restoration_priority"] <= 2), FLAG_PRIORITY, 0)
+        if "conflict_flags" in got:
+            f |= np.where(got["conflict_flags"] & 1, FLAG_CONFLICT, 0)
+        return f.astype(np.uint8)
+
+    result["restoration_key_flags"] = ops.map_cells(flags, out["pinch"], out["barrier"], out["breakpoint"], *[inputs[n] for n in present],
+                                                    dtype=np.uint8, name="restoration_key_flags")
+    return result
+
+
+NETWORK = Model(
+    ModelSpec(
+        name="eco_network",
+        title_zh="生态安全格局 (源地—阻力—廊道—节点)", title_en="Ecological network",
+        source="methods.md §9.3: sources = 极重要 patches ≥ source_min_km2; resistance by 三调 class [R]; MCR (Knaapen, ArcGIS CostDistance edges); "
+        "least-cost corridors NLCC (Linkage Mapper); pairwise circuit current (Circuitscape, McRae 2008); pinch points; barrier improvement "
+        "score (Linkage Mapper s6_barriers, §0.3 item 14); breakpoints on roads; key flags §9.3 item 9",
+        inputs={
+            "eco_importance": InputDecl("class", "categorical", "ecological-protection importance (sources: 极重要)", producer="eco_importance"),
+            "landuse": InputDecl("class", "categorical", "三调 land use (resistance)"),
+            "roads": InputDecl("mask", "mask", "roads and railways (breakpoints)", required=False),
+            "restoration_priority": InputDecl("class", "categorical", "restoration priority (key flag 1)", required=False, producer="restoration_priority"),
+            "conflict_flags": InputDecl("class", "categorical", "conflicts (key flag 16 = C1)", required=False, producer="conflicts"),
+        },
+        parameters={
+            "analysis_resolution_m": Parameter(90.0, "cell size of the in-memory analysis grid, metres", "methods.md §9.3 [R]", domain=(1, 1e5, "m")),
+            "max_memory_gib": Parameter(4.0, "refuse an analysis grid needing more", "[R]", domain=(0.01, 4096, "GiB")),
+            "source_min_km2": Parameter(_NET["source_min_km2"], "smallest source patch, km²", _NET["source"], domain=(0, 1e6, "km2")),
+            "max_sources": Parameter(30, "keep the largest sources only", "[R]", domain=(1, 1000, "sources")),
+            "resistance_groups": Parameter({int(k): v for k, v in _R["resistance_by_landuse"]["groups"].items()}, "resistance → 三调 codes",
+                                           _R["resistance_by_landuse"]["source"], open_keys=True),
+            "resistance_default": Parameter(float(_R["resistance_by_landuse"]["default"]), "resistance of every other class", _R["resistance_by_landuse"]["source"]),
+            "resistance_clip": Parameter(list(_R["resistance_by_landuse"]["clip"]), "resistance range", _R["resistance_by_landuse"]["source"], ascending=True, length=2),
+            "corridor_width_cost": Parameter(float(_NET["corridor_width_cost"]), "NLCC cutoff of a corridor (cost units)", _NET["source"], domain=(0, 1e12, "cost")),
+            "barrier_radii_m": Parameter(list(_NET["barrier_radii_m"]), "detection radii of barriers, metres", _NET["source"], ascending=True),
+            "pinch_top_share": Parameter(_NET["pinch_top_share"], "share of corridor cells with the most current that are pinch points", _NET["source"],
+                                         domain=(0, 1, "fraction")),
+            "barrier_top_share": Parameter(_NET["barrier_top_share"], "share of positive barrier scores flagged", _NET["source"], domain=(0, 1, "fraction")),
+            "path_tolerance_cost": Parameter(1.0, "NLCC at or below which a cell is on a least-cost path (breakpoints)", "[R]", domain=(0, 1e12, "cost")),
+        },
+        outputs={
+            "mcr": values("最小累积阻力 MCR (cost units: resistance × m)", "1"),
+            "corridor_nlcc": values("normalized least-cost corridor NLCC (min over linked source pairs)", "1"),
+            "current_density": values("cumulative current density (pairwise, 1 A per pair)", "1"),
+            "barrier_is": values("barrier improvement score IS (max over pairs and radii)", "1"),
+            "eco_sources": OutputDecl("int32", "生态源地 ids", nodata=0),
+            "restoration_key_flags": OutputDecl("uint8", "修复关键区: 1 priority, 2 pinch, 4 barrier, 8 breakpoint, 16 conflict C1", nodata=0, classes=tuple(
+                ClassDecl(k, "+".join(z for b, z in ((1, "优先"), (2, "夹点"), (4, "障碍点"), (8, "断裂点"), (16, "冲突")) if k & b),
+                          "+".join(e for b, e in ((1, "priority"), (2, "pinch"), (4, "barrier"), (8, "breakpoint"), (16, "conflict")) if k & b),
+                          ((41 * k) % 255, (97 * k) % 255, (53 * k) % 255)) for k in range(1, 32))),
+            "network_links": OutputDecl("table", "linked source pairs: least-cost distance, effective resistance, corridor cells", kind="table"),
+        },
+    ),
+    _network,
+)

@@ -1,0 +1,148 @@
+"""Restoration (methods.md §9; §11 T25, T26): severity, priority matrix, trend tests, MCR, corridors, circuit current, barriers."""
+import math
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import scipy.stats
+from scipy.sparse.csgraph import dijkstra
+
+from models.restoration import network as N
+from models.restoration import priority as P
+from models._tables import table
+from tests.helpers import run_model
+
+MATRIX = table("restoration")["priority_matrix"]["matrix"]
+
+
+@pytest.mark.parametrize("eco, severity, expected", [
+    (1, 3, 1), (1, 2, 1), (1, 1, 2), (1, 0, 4), (2, 3, 1), (2, 2, 2), (2, 1, 3), (2, 0, 4), (3, 3, 2), (3, 2, 3), (3, 1, 3), (3, 0, 5)])
+def test_priority_matrix_cell_by_cell(eco, severity, expected):
+    assert P.priority_class(np.array([eco]), np.array([severity]), MATRIX)[0] == expected
+
+
+def test_sl190_erosion_classes():
+    # t/(hm²·a) × 100 = t/(km²·a); T = 500 (南方红壤丘陵区)
+    a = np.array([4.99, 5.0, 24.99, 25.0, 49.99, 50.0, 200.0, np.nan])
+    assert P.erosion_severity(a, 500).tolist() == [0, 1, 1, 2, 2, 3, 3, 0]
+    assert P.erosion_severity(np.array([2.0, 1.99]), 200).tolist() == [1, 0]
+
+
+def test_degraded_cover_rule():
+    assert P.degraded_severity(np.array([3, 2, 2, 3, 1]), np.array([True, True, False, False, True])).tolist() == [3, 2, 1, 1, 0]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_theil_sen_and_mann_kendall_against_scipy(seed):
+    rng = np.random.default_rng(seed)
+    y = np.round(0.6 - 0.01 * np.arange(15) + rng.normal(0, 0.02, 15), 2)  # rounding makes ties
+    slope, p = P.theil_sen_mann_kendall(y[:, None], continuity=False)
+    assert slope[0] == pytest.approx(scipy.stats.theilslopes(y).slope, rel=1e-12)
+    assert p[0] == pytest.approx(scipy.stats.kendalltau(np.arange(15), y, method="asymptotic").pvalue, rel=1e-6)
+    assert P.theil_sen_mann_kendall(y[:, None])[1][0] > p[0]  # the continuity correction is conservative
+
+
+def test_severity_is_the_max_with_the_problem_named():
+    out = run_model("restoration_severity", {"fvc": np.array([0.1, 0.5, 0.5]), "soil_loss": np.array([60.0, 10.0, 1.0]),
+                                             "eco_sens_rocky": np.array([3, 3, 1], np.uint8)})
+    assert out["severity"].ravel().tolist() == [3, 1, 0]
+    assert [P.PROBLEMS[k - 1] if k else None for k in out["severity_source"].ravel()] == ["erosion", "erosion", None]
+    assert out["severity_rocky"].ravel().tolist() == [3, 1, 0]
+
+
+def test_t25_mcr_on_a_row():
+    r = np.array([[1.0, 2.0, 3.0, 4.0]])
+    src = np.array([[True, False, False, False]])
+    assert N.cost_distance(r, src, 1.0).ravel().tolist() == pytest.approx([0.0, 1.5, 4.0, 7.5])
+
+
+def test_mcr_and_corridor_against_a_plain_dijkstra():
+    rng = np.random.default_rng(3)
+    r = rng.uniform(1, 20, (12, 15))
+    a, b = np.zeros_like(r, bool), np.zeros_like(r, bool)
+    a[2, 2], b[9, 12] = True, True
+    rows, cols = r.shape
+    idx = np.arange(r.size).reshape(r.shape)
+    i, j, w = [], [], []
+    for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
+        for y in range(rows):
+            for x in range(cols):
+                yy, xx = y + dy, x + dx
+                if 0 <= yy < rows and 0 <= xx < cols:
+                    i.append(idx[y, x]); j.append(idx[yy, xx]); w.append(math.hypot(dy, dx) * 30 * (r[y, x] + r[yy, xx]) / 2)
+    graph = sp.coo_matrix((w, (i, j)), shape=(r.size, r.size))
+    da_ = dijkstra(graph, directed=False, indices=idx[2, 2]).reshape(r.shape)
+    db_ = dijkstra(graph, directed=False, indices=idx[9, 12]).reshape(r.shape)
+    np.testing.assert_allclose(N.cost_distance(r, a, 30.0), da_, rtol=1e-12)
+    nlcc = da_ + db_ - (da_ + db_).min()
+    assert nlcc[2, 2] == pytest.approx(0.0, abs=1e-9) and nlcc[9, 12] == pytest.approx(0.0, abs=1e-9)  # the path's ends lie on the ridge
+
+
+def test_effective_resistance_of_a_strip_and_a_small_grid():
+    # 1 × N strip of unit resistance: N − 1 unit conductors in series between the end cells → R_eff = N − 1
+    r = np.ones((1, 6))
+    a, b = np.zeros_like(r, bool), np.zeros_like(r, bool)
+    a[0, 0], b[0, 5] = True, True
+    current, r_eff = N.circuit_current(r, a, b)
+    assert r_eff == pytest.approx(5.0, rel=1e-9)
+    assert current[0, 2] == pytest.approx(1.0, rel=1e-9)  # ½ (1 A in + 1 A out)
+    # 3 × 3 grid, corner to corner: against a dense solve of the same Laplacian
+    r = np.array([[1.0, 2.0, 1.0], [3.0, 1.0, 2.0], [1.0, 4.0, 1.0]])
+    a, b = np.zeros_like(r, bool), np.zeros_like(r, bool)
+    a[0, 0], b[2, 2] = True, True
+    _, r_eff = N.circuit_current(r, a, b)
+    g = 1 / r
+    lap = np.zeros((9, 9))
+    for (y, x) in np.ndindex(3, 3):
+        for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
+            yy, xx = y + dy, x + dx
+            if 0 <= yy < 3 and 0 <= xx < 3:
+                c = 0.5 * (g[y, x] + g[yy, xx]) / math.hypot(dy, dx)
+                p, q = 3 * y + x, 3 * yy + xx
+                lap[p, p] += c; lap[q, q] += c; lap[p, q] -= c; lap[q, p] -= c
+    keep = [k for k in range(9) if k != 8]
+    rhs = np.zeros(8); rhs[0] = 1.0
+    assert r_eff == pytest.approx(np.linalg.solve(lap[np.ix_(keep, keep)], rhs)[0], rel=1e-9)
+
+
+def test_t26_barrier_score_and_a_restored_barrier():
+    # T26: LCD 100, fA 30, fB 40, r 5 (dia 10) → IS = 2.0 per unit (IS_pct 2 %)
+    lcd, fa, fb, dia = 100.0, 30.0, 40.0, 10.0
+    assert (lcd - fa - fb - dia) / dia == pytest.approx(2.0)
+    # a corridor blocked by one wall of resistance 100: the score peaks at the wall
+    r = np.ones((9, 21))
+    r[:, 10] = 100.0
+    a, b = np.zeros_like(r, bool), np.zeros_like(r, bool)
+    a[:, 0], b[:, 20] = True, True
+    cwd_a, cwd_b = N.cost_distance(r, a, 1.0), N.cost_distance(r, b, 1.0)
+    lcd = float((cwd_a + cwd_b).min())
+    score = N.barrier_score(lcd, cwd_a, cwd_b, 2.0, 1.0)
+    assert score[4, 10] > 0 and score[4, 10] == score.max()
+    assert score[4, 3] == 0.0
+
+
+def test_network_on_a_small_grid_links_two_sources_and_flags_the_pinch():
+    eco = np.full((40, 60), 2, np.uint8)
+    eco[5:20, 2:12] = 1
+    eco[5:20, 48:58] = 1
+    landuse = np.full((40, 60), 103, np.int32)   # cropland (50)
+    landuse[:, 12:48] = 702                      # villages (300) …
+    landuse[10:13, 12:48] = 301                  # … crossed by a forest strip (1): the corridor
+    out = run_model("eco_network", {"eco_importance": eco, "landuse": landuse}, params={"analysis_resolution_m": 30.0, "source_min_km2": 0.1})
+    links = out["network_links"]
+    assert len(links) == 1 and links["effective_resistance"].iloc[0] > 0
+    assert out["corridor_nlcc"][11, 30] == pytest.approx(0.0, abs=1e-6)
+    assert out["current_density"][11, 30] > out["current_density"][30, 30]
+    assert set(np.unique(out["eco_sources"])) == {0, 1, 2}
+    assert out["restoration_key_flags"][11, 30] & N.FLAG_PINCH
+
+
+def test_network_refuses_a_grid_that_would_not_fit():
+    from evaluate.modelspec import Evaluation
+    from models import MODELS
+    from tests.helpers import raster_of
+
+    eco = raster_of(np.ones((200, 200), np.uint8), chunks=(100, 100))
+    params = {k: v["value"] for k, v in MODELS["eco_network"].SPEC.resolve({"analysis_resolution_m": 30.0, "max_memory_gib": 0.01}).items()}
+    with pytest.raises(ValueError, match=r"analysis grid of 200 × 200 cells .* needs about .* GiB, over max_memory_gib"):
+        MODELS["eco_network"].run({"eco_importance": eco, "landuse": eco.astype(np.int32)}, params, Evaluation())
