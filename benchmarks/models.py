@@ -71,14 +71,21 @@ DEFAULT_SIZES = (4096, 8192)
 DEFAULT_CHUNK = 1024
 PLAN = "whole_plan"  # the case of every model of the config at once
 MODES = ("eager", "dask")
-# an eager row loads its inputs whole: skipped (with the reason) when they exceed this share of the machine's memory,
-# since the models' intermediates come on top (the whole plan at 8192² reads 75 layers = 18.6 GiB)
-EAGER_INPUT_SHARE = 0.4
+# an eager row holds its inputs and every intermediate of its plan whole: skipped (with the reason) when its predicted
+# peak exceeds this share of the machine's memory (the whole plan peaks at 11.2 GiB at 4096², so ≈ 45 GiB at 8192²)
+EAGER_MEMORY_SHARE = 0.75
 LAYERS_VERSION = 1  # bump when the derivation of the cached layers changes
 DTYPES = {"continuous": "float32", "categorical": "int32", "mask": "uint8"}  # as evaluate.layers stacks them
 FILL = {"continuous": np.nan, "categorical": -1, "mask": 0}  # evaluate.layers: what a vector does not cover
+# Parameters set on top of configs/demo.yaml (``--as-configured`` drops them). The demo's `location` computes its
+# travel time exactly at 30 m: reaching the last limit at the top road speed needs a halo of 4001 cells, which a lazy
+# graph refuses above 2048 (ops.travel_time: "pass analysis_resolution_m ≥ 60"), so at 4096² and more the demo's
+# location, urban_suit, carrying_scale, conflicts and whole plan cannot run in dask mode as configured. Both modes get
+# the override, so eager and dask compute the same thing.
+OVERRIDES = {"location": {"analysis_resolution_m": 60.0}}
 INVEST_SIZE = 4096
-INVEST_PYTHON = Path("/work/venv-invest/bin/python")
+# a separate venv with natcap.invest (it needs GDAL's Python bindings for the system GDAL): see benchmarks/README.md
+INVEST_PYTHON = Path(os.environ.get("DUALEVAL_INVEST_PYTHON", str(ROOT / ".venv-invest" / "bin" / "python")))
 INVEST_TARGET = 10.0  # ours must be at least this many times faster than InVEST SDR
 INVEST_MARK = "@@INVEST "
 MIB = 2.0**20
@@ -90,10 +97,20 @@ SHOWN_PREREQUISITES = 6  # longer plans are listed under the table
 # ----------------------------------------------------------------------------
 
 
-def demo_config():
+def demo_config(path: Path | str = DEMO_CONFIG):
     from evaluate.config import load_config
 
-    return load_config(DEMO_CONFIG)
+    return load_config(path)
+
+
+def snapshot_config(path: Path, cache: Path) -> Path:
+    """A copy of the config for this run, so that every worker plans the same models while the file may be edited."""
+    text = Path(path).read_text(encoding="utf-8")
+    snap = cache / f"config-{Path(path).stem}-{hashlib.sha1(text.encode()).hexdigest()[:10]}.yaml"
+    cache.mkdir(parents=True, exist_ok=True)
+    if not snap.exists():
+        snap.write_text(text, encoding="utf-8")
+    return snap
 
 
 def model_cases(config) -> list[str]:
@@ -103,13 +120,19 @@ def model_cases(config) -> list[str]:
     return [n for n, r in config.models.items() if r.enabled and not MODELS[n].derived]
 
 
-def plan_for(config, case: str):
+def model_params(config, overrides: dict) -> dict:
+    """Parameters of every model: the config's, with ``overrides`` on top."""
+    from models import MODELS
+
+    return {n: {**(config.models[n].params if n in config.models else {}), **overrides.get(n, {})} for n in MODELS}
+
+
+def plan_for(config, case: str, overrides: dict | None = None):
     """The plan of one model (with its prerequisites) or of the whole config (:data:`PLAN`)."""
     from models import MODELS
 
     requested = model_cases(config) if case == PLAN else [case]
-    params = {n: r.params for n, r in config.models.items()}
-    return MODELS.plan(requested, set(config.inputs), config.evaluation.guideline, params)
+    return MODELS.plan(requested, set(config.inputs), config.evaluation.guideline, model_params(config, overrides or {}))
 
 
 def plan_layers(plan) -> list[str]:
@@ -270,18 +293,23 @@ def load_layer(folder: Path, grid, name: str, spec, mode: str, chunk: int):
     return georeference(array, grid)
 
 
-def run_plan(config, plan, arrays: dict, requested_only: bool = True) -> dict:
-    """Run a plan as ``evaluate.runner.build_outputs`` does; the requested models' outputs (or every produced layer)."""
+def run_plan(config, plan, arrays: dict, overrides: dict | None = None, requested_only: bool = True,
+             node_times: dict | None = None) -> dict:
+    """Run a plan as ``evaluate.runner.build_outputs`` does; the requested models' outputs (or every produced layer).
+
+    ``node_times``: seconds of each model's ``run`` are appended to it (eager
+    inputs: the model's own computation; dask: building its graph).
+    """
     from evaluate import layers
     from evaluate.runner import evaluation
     from models import MODELS
 
     ev = evaluation(config)
+    given = model_params(config, overrides or {})
     produced: dict = {}
     for model_name in plan.order:
         model = MODELS[model_name]
-        run_cfg = config.models.get(model_name)
-        params = {k: v["value"] for k, v in model.SPEC.resolve(run_cfg.params if run_cfg else {}).items()}
+        params = {k: v["value"] for k, v in model.SPEC.resolve(given[model_name]).items()}
         inputs = {}
         for name, how in plan.sources[model_name].items():
             decl = model.SPEC.inputs[name]
@@ -289,7 +317,10 @@ def run_plan(config, plan, arrays: dict, requested_only: bool = True) -> dict:
                 inputs[name] = layers.to_units(arrays[name], decl.units) if decl.kind == "continuous" else arrays[name]
             elif how.startswith("model:"):
                 inputs[name] = produced[name]
+        t0 = time.perf_counter()
         result = model.run(inputs, params, ev)
+        if node_times is not None:
+            node_times.setdefault(model_name, []).append(time.perf_counter() - t0)
         produced.update({k: result[k] for k in model.SPEC.outputs})
     if not requested_only:
         return produced
@@ -324,21 +355,29 @@ def run_worker(spec: dict) -> dict:
     if spec["who"] == "invest-compare":
         return invest_compare(spec)
     H._configure_dask(H.THREADS)
-    config = demo_config()
-    plan = plan_for(config, spec["case"])
+    config = demo_config(spec["config"])
+    overrides = spec.get("overrides") or {}
+    plan = plan_for(config, spec["case"], overrides)
     grid = H.grid_for(spec["size"])
     folder = Path(spec["folder"])
     rss_base = H._rss_now()
     arrays = {n: load_layer(folder, grid, n, config.inputs[n], spec["mode"], spec["chunk"]) for n in plan_layers(plan)}
     rss_loaded = H._rss_now()
-    times = []
+    times, nodes = [], {}
     for k in range(spec["warmup"] + spec["repeats"]):
+        node_times = {} if k >= spec["warmup"] else None
         t0 = time.perf_counter()
-        consume(run_plan(config, plan, arrays))
+        outputs = run_plan(config, plan, arrays, overrides, node_times=node_times)
+        t1 = time.perf_counter()
+        consume(outputs)
         elapsed = time.perf_counter() - t0
+        del outputs
         if k >= spec["warmup"]:
             times.append(elapsed)
-    return {"times": times, "rss_base_mib": rss_base, "rss_loaded_mib": rss_loaded, "rss_peak_mib": H._rss_peak(),
+            node_times["(finish: dask compute / tables)"] = [elapsed - (t1 - t0)]
+            for name, ts in node_times.items():
+                nodes.setdefault(name, []).append(sum(ts))
+    return {"times": times, "nodes": {n: statistics.median(ts) for n, ts in nodes.items()}, "warmup": spec["warmup"], "rss_base_mib": rss_base, "rss_loaded_mib": rss_loaded, "rss_peak_mib": H._rss_peak(),
             "threads": H.THREADS, "numba_threads": H._numba_threads()}
 
 
@@ -384,51 +423,83 @@ def _write_tif(path: Path, array: np.ndarray, grid, nodata) -> None:
         dst.write(array, 1)
 
 
-def invest_prep(spec: dict) -> dict:
-    """Our eco_soil plan, eagerly, once: its R, K, C, LS and A_r as InVEST inputs and reference arrays (not timed)."""
+def _watershed(path: Path, grid) -> None:
+    """One polygon covering the grid (InVEST SDR aggregates over it and masks the rasters with it)."""
     import pyogrio.raw
     import shapely
 
-    config = demo_config()
+    xmin, ymin, xmax, ymax = grid.bounds
+    wkb = np.array([shapely.to_wkb(shapely.box(xmin, ymin, xmax, ymax))], dtype=object)
+    path.unlink(missing_ok=True)
+    pyogrio.raw.write(path, geometry=wkb, field_data=[np.array([1], dtype=np.int32)], fields=["ws_id"], crs=grid.crs.to_wkt(),
+                      geometry_type="Polygon", driver="GPKG")
+
+
+def invest_prep(spec: dict) -> dict:
+    """Our eco_soil plan, eagerly, once (not timed): InVEST's inputs and our reference arrays.
+
+    Two InVEST input sets. *timing* (the whole grid): our R and K rasters, the
+    DEM, and the 三调 land use as LULC with usle_c = the mean of our C over
+    each land-use code (a table of a few dozen rows, as InVEST is used).
+    *check* (the top-left ``check`` ² window): the same R, K and DEM, and a
+    LULC with one code per distinct value of our C, usle_c = that value, so
+    that InVEST's C·P raster is our C cell for cell. A table of 10⁵–10⁶ rows
+    slows InVEST's reclassification down several times (1024²: 39 s against
+    14 s with 20 rows), so this run checks R·K·C and is not timed against us.
+    """
+    config = demo_config(spec["config"])
     plan = plan_for(config, SOIL_CASE)
-    grid = H.grid_for(spec["size"])
-    folder = Path(spec["folder"])
-    out = Path(spec["out"])
-    out.mkdir(parents=True, exist_ok=True)
-    arrays = {n: load_layer(folder, grid, n, config.inputs[n], "eager", spec["chunk"]) for n in plan_layers(plan)}
-    produced = run_plan(config, plan, arrays, requested_only=False)
+    size, n = spec["size"], spec["check"]
+    grid, check_grid = H.grid_for(size), H.grid_for(n)
+    folder, out = Path(spec["folder"]), Path(spec["out"])
+    (out / "check").mkdir(parents=True, exist_ok=True)
+    arrays = {k: load_layer(folder, grid, k, config.inputs[k], "eager", spec["chunk"]) for k in plan_layers(plan)}
+    produced = run_plan(config, plan, arrays, requested_only=False)  # eco_soil: no override applies
     r = np.asarray(produced["r_factor"].values, dtype=np.float32)
     k = np.asarray(produced["soil_k"].values, dtype=np.float32)
     c = np.asarray(produced["soil_c"].values, dtype=np.float32)
     ls = np.asarray(produced["ls"].values, dtype=np.float32)
     loss = np.asarray(produced["soil_loss"].values, dtype=np.float32)
+    dem = np.asarray(arrays["dem"].values, dtype=np.float32)
+    landuse = np.asarray(arrays["landuse"].values).astype(np.int32)
     nodata = np.float32(-9999.0)
-    _write_tif(out / "dem.tif", np.asarray(arrays["dem"].values, dtype=np.float32), grid, float(nodata))
-    _write_tif(out / "erosivity.tif", np.where(np.isfinite(r), r, nodata).astype(np.float32), grid, float(nodata))
-    _write_tif(out / "erodibility.tif", np.where(np.isfinite(k), k, nodata).astype(np.float32), grid, float(nodata))
-    # one LULC code per distinct C value of ours (C is ecosystem group × FVC class, continuous on dryland): the
-    # biophysical table maps it back to exactly that float32 C, so InVEST's C·P raster is our C, cell for cell
+    r_out = np.where(np.isfinite(r), r, nodata).astype(np.float32)
+    k_out = np.where(np.isfinite(k), k, nodata).astype(np.float32)
     finite = np.isfinite(c)
-    values, inverse = np.unique(c[finite], return_inverse=True)
-    lulc = np.zeros(c.shape, dtype=np.int32)  # 0 = nodata (C undefined)
-    lulc[finite] = inverse.astype(np.int32) + 1
-    _write_tif(out / "lulc.tif", lulc, grid, 0)
-    with open(out / "biophysical.csv", "w") as f:
+    # timing set: the land use as LULC, usle_c = mean C of the code
+    codes, inverse = np.unique(landuse, return_inverse=True)
+    inverse = inverse.reshape(landuse.shape)
+    sums = np.bincount(inverse[finite], weights=c[finite].astype(np.float64), minlength=codes.size)
+    counts = np.bincount(inverse[finite], minlength=codes.size)
+    for name, array, nd in (("dem", dem, float(nodata)), ("erosivity", r_out, float(nodata)), ("erodibility", k_out, float(nodata)),
+                            ("lulc_landuse", landuse, -1)):
+        _write_tif(out / f"{name}.tif", array, grid, nd)
+    with open(out / "biophysical_landuse.csv", "w") as f:
+        f.write("lucode,usle_c,usle_p\n")
+        for code, total, count in zip(codes, sums, counts):
+            f.write(f"{int(code)},{(total / count if count else 0.0):.6f},1\n")
+    _watershed(out / "watersheds.gpkg", grid)
+    # check set: one LULC code per distinct float32 C value on the window, usle_c = that value exactly
+    w = (slice(0, n), slice(0, n))
+    cw, fw = c[w], finite[w]
+    values, inv = np.unique(cw[fw], return_inverse=True)
+    lulc = np.zeros(cw.shape, dtype=np.int32)  # 0 = nodata (C undefined)
+    lulc[fw] = inv.astype(np.int32) + 1
+    for name, array, nd in (("dem", dem[w], float(nodata)), ("erosivity", r_out[w], float(nodata)),
+                            ("erodibility", k_out[w], float(nodata)), ("lulc", lulc, 0)):
+        _write_tif(out / "check" / f"{name}.tif", np.ascontiguousarray(array), check_grid, nd)
+    with open(out / "check" / "biophysical.csv", "w") as f:
         f.write("lucode,usle_c,usle_p\n")
         for code, value in enumerate(values, start=1):
             f.write(f"{code},{float(value)!r},1\n")
-    xmin, ymin, xmax, ymax = grid.bounds
-    wkb = np.array([shapely.to_wkb(shapely.box(xmin, ymin, xmax, ymax))], dtype=object)
-    ws = out / "watersheds.gpkg"
-    ws.unlink(missing_ok=True)
-    pyogrio.raw.write(ws, geometry=wkb, field_data=[np.array([1], dtype=np.int32)], fields=["ws_id"], crs=grid.crs.to_wkt(),
-                      geometry_type="Polygon", driver="GPKG")
+    _watershed(out / "check" / "watersheds.gpkg", check_grid)
     np.save(out / "ours_ls.npy", ls)
     with np.errstate(divide="ignore", invalid="ignore"):
-        np.save(out / "ours_rkc.npy", np.where(ls > 0, loss.astype(np.float64) / ls, np.nan))
+        np.save(out / "check" / "ours_rkc.npy", np.where(ls[w] > 0, loss[w].astype(np.float64) / ls[w], np.nan))
     # the same eco_soil layers as GeoTIFFs, for `dualeval run` (12 months as one 12-band file, as the demo has them)
     _write_dualeval_inputs(out, arrays, grid)
-    return {"c_values": int(values.size), "c_nan_cells": int((~finite).sum()), "rss_peak_mib": H._rss_peak()}
+    return {"landuse_codes": int(codes.size), "c_values_check": int(values.size), "c_nan_cells": int((~finite).sum()),
+            "rss_peak_mib": H._rss_peak()}
 
 
 def _write_dualeval_inputs(out: Path, arrays: dict, grid) -> None:
@@ -475,38 +546,49 @@ def _read(path: Path) -> np.ndarray:
 
 
 def invest_compare(spec: dict) -> dict:
-    """R·K·C (ours A_r / LS against InVEST usle / LS) and LS (Pearson) on the cells valid in both."""
-    out, ws = Path(spec["out"]), Path(spec["workspace"])
-    inter = ws / "intermediate_outputs"
-    ours_ls = np.load(out / "ours_ls.npy").astype(np.float64)
-    ours_rkc = np.load(out / "ours_rkc.npy")
-    inv_ls = _read(inter / "ls.tif")
-    usle = _read(ws / "usle.tif")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        inv_rkc = np.where(inv_ls > 0, usle / inv_ls, np.nan)
-    both = np.isfinite(ours_rkc) & np.isfinite(inv_rkc)
-    a, b = ours_rkc[both], inv_rkc[both]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rel = np.abs(a - b) / np.maximum(np.abs(a), np.abs(b))
-    rel = np.where(np.isfinite(rel), rel, 0.0)  # both 0
-    cp = _read(inter / "cp.tif")
-    valid_ls = np.isfinite(ours_ls) & np.isfinite(inv_ls)
-    interior = np.zeros_like(valid_ls)
-    interior[1:-1, 1:-1] = True
-    sel = valid_ls & interior
-    x, y = ours_ls[sel], inv_ls[sel]
-    pos = sel & (ours_ls > 0) & (inv_ls > 0)
-    return {
-        "rkc": {"cells": int(both.sum()), "share_of_grid": float(both.mean()), "max_rel_diff": float(rel.max()) if rel.size else None,
-                "p999_rel_diff": float(np.quantile(rel, 0.999)) if rel.size else None,
-                "share_within_1e-6": float((rel <= 1e-6).mean()) if rel.size else None,
-                "invest_stream_or_nodata_cells": int((~np.isfinite(inv_rkc)).sum()), "cp_cells": int(np.isfinite(cp).sum())},
-        "ls": {"cells": int(sel.sum()), "pearson": float(np.corrcoef(x, y)[0, 1]),
-               "pearson_log": float(np.corrcoef(np.log(ours_ls[pos]), np.log(inv_ls[pos]))[0, 1]),
-               "ours_median": float(np.median(x)), "invest_median": float(np.median(y)),
-               "ours_p99": float(np.quantile(x, 0.99)), "invest_p99": float(np.quantile(y, 0.99))},
-        "rss_peak_mib": H._rss_peak(),
-    }
+    """R·K·C on the check window (ours A_r / LS against InVEST usle / LS) and LS on the whole grid (Pearson)."""
+    out = Path(spec["out"])
+    timing, check = Path(spec["timing_ws"]), Path(spec["check_ws"])
+    result: dict[str, Any] = {}
+    if check.exists():
+        ours_rkc = np.load(out / "check" / "ours_rkc.npy")
+        inv_ls = _read(check / "intermediate_outputs" / "ls.tif")
+        usle = _read(check / "usle.tif")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inv_rkc = np.where(inv_ls > 0, usle / inv_ls, np.nan)
+        both = np.isfinite(ours_rkc) & np.isfinite(inv_rkc)
+        a, b = ours_rkc[both], inv_rkc[both]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rel = np.abs(a - b) / np.maximum(np.abs(a), np.abs(b))
+        rel = np.where(np.isfinite(rel), rel, 0.0)  # both 0 (C = 0: paddy, water)
+        result["rkc"] = {"cells": int(both.sum()), "of_cells": int(both.size), "share": float(both.mean()),
+                         "zero_cells": int((a == 0).sum()), "max_rel_diff": float(rel.max()) if rel.size else None,
+                         "p999_rel_diff": float(np.quantile(rel, 0.999)) if rel.size else None,
+                         "share_within_1e-6": float((rel <= 1e-6).mean()) if rel.size else None,
+                         "invest_undefined": int((~np.isfinite(inv_rkc)).sum()), "ours_undefined": int((~np.isfinite(ours_rkc)).sum())}
+    if timing.exists():
+        ours_ls = np.load(out / "ours_ls.npy").astype(np.float64)
+        inv_ls = _read(timing / "intermediate_outputs" / "ls.tif")
+        sel = np.isfinite(ours_ls) & np.isfinite(inv_ls)
+        sel[[0, -1], :] = False  # the grid's edge: each tool has its own edge rule
+        sel[:, [0, -1]] = False
+        x, y = ours_ls[sel], inv_ls[sel]
+        pos = sel & (ours_ls > 0) & (inv_ls > 0)
+        result["ls"] = {"cells": int(sel.sum()), "pearson": float(np.corrcoef(x, y)[0, 1]),
+                        "pearson_log": float(np.corrcoef(np.log(ours_ls[pos]), np.log(inv_ls[pos]))[0, 1]),
+                        "spearman": _spearman(x, y), "ours_median": float(np.median(x)), "invest_median": float(np.median(y)),
+                        "ours_p99": float(np.quantile(x, 0.99)), "invest_p99": float(np.quantile(y, 0.99))}
+    result["rss_peak_mib"] = H._rss_peak()
+    return result
+
+
+def _spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Rank correlation (ties broken by order: fine for a summary on millions of cells)."""
+    rx = np.empty(x.size, dtype=np.float64)
+    ry = np.empty(y.size, dtype=np.float64)
+    rx[np.argsort(x, kind="stable")] = np.arange(x.size)
+    ry[np.argsort(y, kind="stable")] = np.arange(y.size)
+    return float(np.corrcoef(rx, ry)[0, 1])
 
 
 def invest_available(python: Path) -> tuple[str | None, str | None]:
@@ -521,21 +603,24 @@ def invest_available(python: Path) -> tuple[str | None, str | None]:
     return f"natcap.invest {v[0]}, pygeoprocessing {v[1]}, GDAL {v[2]}", None
 
 
-def run_invest(python: Path, out: Path, workspace: Path, flow: str, threads: int, timeout: float) -> dict:
+def run_invest(python: Path, inputs: Path, lulc: str, table: str, workspace: Path, flow: str, threads: int, timeout: float) -> dict:
     """One InVEST SDR run in a fresh process and a fresh workspace (taskgraph would reuse an old one)."""
     import shutil
 
     if workspace.exists():
         shutil.rmtree(workspace)
-    args = {"workspace_dir": str(workspace), "results_suffix": "", "n_workers": -1, "dem_path": str(out / "dem.tif"),
-            "erosivity_path": str(out / "erosivity.tif"), "erodibility_path": str(out / "erodibility.tif"),
-            "lulc_path": str(out / "lulc.tif"), "watersheds_path": str(out / "watersheds.gpkg"),
-            "biophysical_table_path": str(out / "biophysical.csv"), "threshold_flow_accumulation": 1000, "k_param": 2,
+    args = {"workspace_dir": str(workspace), "results_suffix": "", "n_workers": -1, "dem_path": str(inputs / "dem.tif"),
+            "erosivity_path": str(inputs / "erosivity.tif"), "erodibility_path": str(inputs / "erodibility.tif"),
+            "lulc_path": str(inputs / lulc), "watersheds_path": str(inputs / "watersheds.gpkg"),
+            "biophysical_table_path": str(inputs / table), "threshold_flow_accumulation": 1000, "k_param": 2,
             "sdr_max": 0.8, "ic_0_param": 0.5, "l_max": 122, "flow_dir_algorithm": flow}
     env = H._worker_env("eager", threads)
     t0 = time.perf_counter()
-    proc = subprocess.run([str(python), "-c", _INVEST_RUNNER, json.dumps(args)], capture_output=True, text=True, env=env,
-                          cwd=tempfile.gettempdir(), timeout=timeout)
+    try:
+        proc = subprocess.run([str(python), "-c", _INVEST_RUNNER, json.dumps(args)], capture_output=True, text=True, env=env,
+                              cwd=tempfile.gettempdir(), timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f} s"}
     process_s = time.perf_counter() - t0
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(INVEST_MARK)]
     if proc.returncode != 0 or not lines:
@@ -556,12 +641,36 @@ def _row(size: int, case: str, mode: str, plan, res: dict, inputs_mib: float) ->
            "derived": [m for m in prereq if MODELS[m].derived], "layers": len(plan_layers(plan)), "inputs_mib": round(inputs_mib, 1)}
     if "times" in res:
         t = statistics.median(res["times"])
-        row.update(wall_s=t, times=res["times"], mcells_s=size * size / t / 1e6, rss_mib=res["rss_peak_mib"],
+        row.update(wall_s=t, times=res["times"], n=len(res["times"]), warmup=res.get("warmup"), nodes=res.get("nodes"), load1=res.get("load1"), mcells_s=size * size / t / 1e6, rss_mib=res["rss_peak_mib"],
                    rss_loaded_mib=res["rss_loaded_mib"], rss_base_mib=res["rss_base_mib"])
     else:
         row["error"] = res.get("error") or res.get("skipped")
         row["skipped"] = "skipped" in res
     return row
+
+
+def too_big(rows: list[dict], size: int, case: str, mode: str, inputs_mib: float, mem_mib: float) -> str | None:
+    """Why an eager measurement would not fit in memory, or None.
+
+    The peak is predicted from the same row on the largest smaller grid of
+    this run (the part above the import baseline grows with the cells), else
+    from the inputs (loaded whole) plus twice as much for intermediates.
+    """
+    if mode != "eager":
+        return None
+    smaller = [r for r in rows if r["case"] == case and r["mode"] == mode and r["size"] < size and r.get("rss_mib")]
+    if smaller:
+        r = max(smaller, key=lambda r: r["size"])
+        base = r.get("rss_base_mib") or 0.0
+        predicted = base + (r["rss_mib"] - base) * (size / r["size"]) ** 2
+        how = f"{r['rss_mib']:.0f} MiB at {r['size']}² scaled by the cells"
+    else:
+        predicted = 3.0 * inputs_mib
+        how = f"3 × its {inputs_mib / 1024:.1f} GiB of inputs"
+    if predicted > EAGER_MEMORY_SHARE * mem_mib:
+        return (f"predicted peak {predicted / 1024:.1f} GiB ({how}) > {EAGER_MEMORY_SHARE:.0%} of the {mem_mib / 1024:.1f} GiB "
+                "of memory")
+    return None
 
 
 def measure_rows(args, config, script: Path) -> list[dict]:
@@ -570,23 +679,25 @@ def measure_rows(args, config, script: Path) -> list[dict]:
     cases = [c for c in model_cases(config) if not args.models or c in args.models]
     if not args.models or PLAN in args.models:
         cases.append(PLAN)
-    mem = psutil.virtual_memory().total
+    mem = psutil.virtual_memory().total / MIB
     rows = []
-    for size in args.sizes:
-        needed = sorted({n for c in cases for n in plan_layers(plan_for(config, c))})
+    for size in sorted(args.sizes):
+        needed = sorted({n for c in cases for n in plan_layers(plan_for(config, c, args.overrides))})
         H._log(f"== {size}² ({size * size:,} cells): {len(needed)} input layers")
         folder = prepare_inputs(config, size, args.cache, needed)
         for case in cases:
-            plan = plan_for(config, case)
+            plan = plan_for(config, case, args.overrides)
             inputs_bytes = sum((folder / f"{n}.npy").stat().st_size for n in plan_layers(plan))
             for mode in args.modes:
-                if mode == "eager" and inputs_bytes > EAGER_INPUT_SHARE * mem:
-                    res = {"skipped": f"eager inputs {inputs_bytes / 2**30:.1f} GiB > {EAGER_INPUT_SHARE:.0%} of "
-                                      f"{mem / 2**30:.1f} GiB memory (intermediates come on top)"}
+                why = too_big(rows, size, case, mode, inputs_bytes / MIB, mem)
+                if why:
+                    res = {"skipped": why}
                 else:
                     spec = {"who": "ours", "case": case, "mode": mode, "size": size, "chunk": args.chunk, "folder": str(folder),
-                            "repeats": args.repeats, "warmup": 1, "threads": H.THREADS}
+                            "repeats": args.repeats, "warmup": args.warmup, "threads": H.THREADS, "overrides": args.overrides,
+                            "config": str(args.snapshot)}
                     res = H.measure_python(script, spec, args.timeout)
+                    res["load1"] = os.getloadavg()[0]  # others' jobs on the machine show here (ours: ≈ the threads)
                 row = _row(size, case, mode, plan, res, inputs_bytes / MIB)
                 rows.append(row)
                 shown = f"{row['wall_s']:.3f} s, {row['mcells_s']:.1f} Mcells/s, peak {row['rss_mib']:.0f} MiB" if "wall_s" in row \
@@ -596,9 +707,11 @@ def measure_rows(args, config, script: Path) -> list[dict]:
 
 
 def soil_comparison(args, config, script: Path, rows: list[dict]) -> dict:
-    """InVEST SDR against our eco_soil plan on the --invest-size grid."""
+    """InVEST SDR against our eco_soil plan on the --invest-size grid (and the R·K·C check on its top-left window)."""
     size = args.invest_size
-    report: dict[str, Any] = {"size": size, "cells": size * size, "flow_dir_algorithm": args.invest_flow, "target": INVEST_TARGET}
+    check = min(args.invest_check_size, size)
+    report: dict[str, Any] = {"size": size, "cells": size * size, "check_size": check, "flow_dir_algorithm": args.invest_flow,
+                              "target": INVEST_TARGET}
     versions, why = invest_available(args.invest_python)
     if why:
         report["skipped"] = why
@@ -609,55 +722,62 @@ def soil_comparison(args, config, script: Path, rows: list[dict]) -> dict:
     plan = plan_for(config, SOIL_CASE)
     folder = prepare_inputs(config, size, args.cache, plan_layers(plan))
     out = invest_folder(args.cache, size)
-    prep = H.measure_python(script, {"who": "invest-prep", "size": size, "chunk": args.chunk, "folder": str(folder), "out": str(out),
-                                     "mode": "eager", "threads": H.THREADS}, args.timeout)
+    prep = H.measure_python(script, {"who": "invest-prep", "size": size, "check": check, "chunk": args.chunk, "folder": str(folder),
+                                     "out": str(out), "mode": "eager", "threads": H.THREADS, "config": str(args.snapshot)}, args.timeout)
     if "error" in prep:
         report["error"] = f"preparing the InVEST inputs failed: {prep['error']}"
         H._log(report["error"])
         return report
-    report["c_values"] = prep["c_values"]
-    report["c_nan_cells"] = prep["c_nan_cells"]
-    H._log(f"  inputs written ({prep['c_values']:,} distinct C values = LULC codes)")
+    report.update(landuse_codes=prep["landuse_codes"], c_values_check=prep["c_values_check"], c_nan_cells=prep["c_nan_cells"])
+    H._log(f"  inputs written ({prep['landuse_codes']} land-use codes; {prep['c_values_check']:,} distinct C values on the check window)")
 
     ours = {}
     for mode in args.modes:
         row = next((r for r in rows if r["size"] == size and r["case"] == SOIL_CASE and r["mode"] == mode and "wall_s" in r), None)
         if row is None:
             spec = {"who": "ours", "case": SOIL_CASE, "mode": mode, "size": size, "chunk": args.chunk, "folder": str(folder),
-                    "repeats": args.repeats, "warmup": 1, "threads": H.THREADS}
+                    "repeats": args.repeats, "warmup": args.warmup, "threads": H.THREADS, "overrides": args.overrides,
+                    "config": str(args.snapshot)}
             row = _row(size, SOIL_CASE, mode, plan, H.measure_python(script, spec, args.timeout), 0.0)
-        ours[mode] = {k: row.get(k) for k in ("wall_s", "mcells_s", "rss_mib", "error")}
+        ours[mode] = {k: row.get(k) for k in ("wall_s", "mcells_s", "rss_mib", "error", "n")}
         H._log(f"  ours {mode}: {ours[mode]}")
     # the whole pipeline as a user runs it: GeoTIFFs in, eco_soil's 5 outputs written (compressed), manifest
     cfg = dualeval_soil_config(out, config, size, args.chunk)
-    cli = H.measure_cli(lambda paths, o: [sys.executable, "-m", "evaluate.cli", "-q", "run", str(cfg), "--force"], {}, out, 1,
-                        args.repeats, args.timeout, threads=H.THREADS)
-    ours["dualeval run"] = {"wall_s": statistics.median(cli["times"]) if "times" in cli else None, "rss_mib": cli.get("rss_peak_mib"),
-                            "error": cli.get("error")}
-    if "times" in cli:
-        ours["dualeval run"]["mcells_s"] = size * size / ours["dualeval run"]["wall_s"] / 1e6
-    H._log(f"  ours dualeval run: {ours['dualeval run']}")
+    cli = H.measure_cli(lambda paths, o: [sys.executable, "-m", "evaluate.cli", "-q", "run", str(cfg), "--force"], {}, out,
+                        args.warmup, args.repeats, args.timeout, threads=H.THREADS)
+    run = {"wall_s": statistics.median(cli["times"]) if "times" in cli else None, "rss_mib": cli.get("rss_peak_mib"),
+           "error": cli.get("error"), "n": len(cli.get("times", []))}
+    if run["wall_s"]:
+        run["mcells_s"] = size * size / run["wall_s"] / 1e6
+    ours["dualeval run"] = run
+    H._log(f"  ours dualeval run: {run}")
     report["ours"] = ours
 
     runs = []
     for k in range(args.invest_repeats):
-        ws = out / "invest-workspace"
-        res = run_invest(args.invest_python, out, ws, args.invest_flow, H.THREADS, args.invest_timeout)
+        res = run_invest(args.invest_python, out, "lulc_landuse.tif", "biophysical_landuse.csv", out / "invest-timing",
+                         args.invest_flow, H.THREADS, args.invest_timeout)
         runs.append(res)
-        H._log(f"  InVEST SDR run {k + 1}: {res}")
+        H._log(f"  InVEST SDR run {k + 1} (land-use LULC): {res}")
         if "error" in res:
             break
     report["invest_runs"] = runs
     good = [r for r in runs if "wall_s" in r]
-    if not good:
-        report["error"] = f"InVEST SDR failed: {runs[-1].get('error')}"
-        return report
-    inv_wall = statistics.median(r["wall_s"] for r in good)
-    report["invest"] = {"wall_s": inv_wall, "mcells_s": size * size / inv_wall / 1e6, "rss_mib": max(r["rss_peak_mib"] for r in good),
-                        "process_s": statistics.median(r["process_s"] for r in good), "runs": len(good), "version": good[0]["version"]}
-    report["ratios"] = {m: inv_wall / o["wall_s"] for m, o in ours.items() if o.get("wall_s")}
-    cmp_ = H.measure_python(script, {"who": "invest-compare", "out": str(out), "workspace": str(out / "invest-workspace"),
-                                     "mode": "eager", "threads": H.THREADS}, args.timeout)
+    if good:
+        inv_wall = statistics.median(r["wall_s"] for r in good)
+        report["invest"] = {"wall_s": inv_wall, "mcells_s": size * size / inv_wall / 1e6, "rss_mib": max(r["rss_peak_mib"] for r in good),
+                            "process_s": statistics.median(r["process_s"] for r in good), "runs": len(good),
+                            "version": good[0]["version"]}
+        report["ratios"] = {m: inv_wall / o["wall_s"] for m, o in ours.items() if o.get("wall_s")}
+    else:
+        report["error"] = f"InVEST SDR failed: {runs[-1].get('error') if runs else 'not run'}"
+    chk = run_invest(args.invest_python, out / "check", "lulc.tif", "biophysical.csv", out / "invest-check", args.invest_flow,
+                     H.THREADS, args.invest_timeout)
+    report["invest_check_run"] = chk
+    H._log(f"  InVEST SDR check run ({check}², exact C): {chk}")
+    cmp_ = H.measure_python(script, {"who": "invest-compare", "out": str(out), "mode": "eager", "threads": H.THREADS,
+                                     "timing_ws": str(out / "invest-timing") if good else "-",
+                                     "check_ws": str(out / "invest-check") if "wall_s" in chk else "-"}, args.timeout)
     report["agreement"] = cmp_
     H._log(f"  agreement: {cmp_}")
     return report
@@ -676,14 +796,34 @@ def _secs(v):
     return "—" if v is None else format(v, ".3f" if v < 100 else ".1f")
 
 
+def merge_reports(reports: list[dict]) -> dict:
+    """Several saved runs as one report: their rows (e.g. 4096² and 8192² run separately), the first soil comparison."""
+    if len(reports) == 1:
+        return reports[0]
+    meta = dict(reports[0]["meta"])
+    meta["commands"] = [r["meta"]["command"] for r in reports]
+    meta["date"] = " / ".join(dict.fromkeys(r["meta"]["date"][:10] for r in reports))
+    merged = {"meta": meta, "rows": [row for r in reports for row in r["rows"]]}
+    soil = next((r["soil"] for r in reports if r.get("soil") and not r["soil"].get("skipped")), None) or \
+        next((r["soil"] for r in reports if r.get("soil")), None)
+    if soil:
+        merged["soil"] = soil
+    return merged
+
+
 def markdown(report: dict) -> str:
     meta = report["meta"]
     lines = [f"{meta['date']}, {meta['machine']['cpu']} ({meta['machine']['cores']} cores, {meta['machine']['memory_gib']} GiB), "
-             f"{meta['threads']} threads; dask chunks {meta['chunk']}², threaded scheduler; medians of {meta['repeats']} runs after "
-             f"1 warm-up, each measurement a fresh process; command `{meta['command']}`", "",
+             f"{meta['threads']} threads; dask chunks {meta['chunk']}², threaded scheduler; each measurement a fresh process: "
+             "runs = untimed warm-up + timed calls, wall s = their median; command(s) " + "; ".join(f"`{c}`" for c in meta.get("commands", [meta["command"]])), "",
              f"- ours: {', '.join(f'{k} {v}' for k, v in meta['versions'].items() if v and k in ('dualeval', 'numpy', 'numba', 'dask', 'xarray'))}, "
-             f"Python {meta['machine']['python']}", ""]
-    head = ["grid", "model (+ prerequisites in its plan)", "layers", "mode", "wall s", "Mcells/s", "peak RSS MiB", "dask ÷ eager"]
+             f"Python {meta['machine']['python']}",
+             "- parameters: configs/demo.yaml's" + ("; on top (benchmark override): " + ", ".join(
+                 f"{m}.{k} = {v}" for m, kv in meta.get("overrides", {}).items() for k, v in kv.items())
+                 + " (as configured, location's exact 30 m travel time needs a 4001-cell halo, which a lazy graph refuses "
+                 "above 2048 cells per side)" if meta.get("overrides") else ""), ""]
+    head = ["grid", "model (+ prerequisites in its plan)", "layers", "mode", "runs", "wall s", "Mcells/s", "peak RSS MiB", "dask ÷ eager",
+            "load"]
     lines += ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     rows = report["rows"]
     for r in rows:
@@ -694,9 +834,10 @@ def markdown(report: dict) -> str:
         other = next((o for o in rows if o["size"] == r["size"] and o["case"] == r["case"] and o["mode"] == "eager"), None)
         ratio = (r["wall_s"] / other["wall_s"]) if r["mode"] == "dask" and other and other.get("wall_s") and r.get("wall_s") else None
         if "wall_s" in r:
-            cells = [_secs(r["wall_s"]), _f(r["mcells_s"], ".1f"), _f(r["rss_mib"], ".0f"), _f(ratio, ".2f")]
+            runs = f"{r.get('warmup', 1)}+{r['n']}"
+            cells = [runs, _secs(r["wall_s"]), _f(r["mcells_s"], ".1f"), _f(r["rss_mib"], ".0f"), _f(ratio, ".2f"), _f(r.get("load1"), ".1f")]
         else:
-            cells = ["skipped" if r.get("skipped") else "ERROR", "—", "—", "—"]
+            cells = ["—", "skipped" if r.get("skipped") else "ERROR", "—", "—", "—", "—"]
         lines.append(f"| {r['size']}² | {label} | {r['layers']} | {r['mode']} | " + " | ".join(cells) + " |")
     notes = [f"{r['size']}² {r['case']} {r['mode']}: {'skipped' if r.get('skipped') else 'ERROR'}: {r['error']}" for r in rows if "error" in r]
     long_plans = {r["case"]: r["prerequisites"] for r in rows if r["case"] != PLAN and len(r["prerequisites"]) > SHOWN_PREREQUISITES}
@@ -718,9 +859,21 @@ def markdown(report: dict) -> str:
     lines += ["", "- Each model row times its whole plan: the derived layers and upstream models it reads (listed) and the model, "
               "as the runner chains them; only the model's own outputs are consumed (dask computes what they need, eager computes "
               "every node of the plan). The whole-plan row consumes every output of every model, as the runner would write them.",
+              f"- load = the 1-minute load average when the measurement ended (ours alone: ≈ {report['meta']['threads']}; more: "
+              "another job shared the cores).",
               "- peak RSS = VmHWM of the measuring process (≈" + _f(statistics.median([r['rss_base_mib'] for r in rows if r.get('rss_base_mib')]) if any(r.get('rss_base_mib') for r in rows) else None, '.0f')
               + " MiB after imports); eager rows include their inputs, loaded before timing. Dask rows read each chunk from a .npy "
               "(page cache, or disk when it does not fit) inside the timed graph. No row writes a file."]
+    for r in rows:
+        if r["case"] == PLAN and r["mode"] == "eager" and r.get("nodes"):
+            nodes = sorted(r["nodes"].items(), key=lambda kv: -kv[1])
+            total = sum(v for _, v in nodes)
+            lines += ["", f"Where the eager whole plan spends its {r['wall_s']:.1f} s at {r['size']}² (median per node; each model's own "
+                      "computation, its prerequisites excluded):", "", "| node | s | share |", "|---|---|---|"]
+            lines += [f"| {n} | {v:.3f} | {100 * v / total:.1f} % |" for n, v in nodes if v >= 0.005 * total]
+            small = [n for n, v in nodes if v < 0.005 * total]
+            if small:
+                lines.append(f"| {len(small)} more nodes, < 0.5 % each | {sum(r['nodes'][n] for n in small):.3f} | — |")
     soil = report.get("soil")
     if soil:
         lines += ["", *soil_markdown(soil)]
@@ -731,63 +884,78 @@ def soil_markdown(s: dict) -> list[str]:
     lines = [f"Soil conservation on {s['size']}² ({s['cells']:,} cells): our RUSLE (eco_soil plan) vs InVEST SDR"]
     if s.get("skipped"):
         return lines + ["", f"- skipped: {s['skipped']}"]
-    if s.get("error") and "invest" not in s:
-        return lines + ["", f"- ERROR: {s['error']}"]
+    if "invest" not in s:
+        return lines + ["", f"- ERROR: {s.get('error')}"]
     inv = s["invest"]
     lines += ["", f"- InVEST: {s['invest_versions']}; flow_dir_algorithm {s['flow_dir_algorithm']}, n_workers -1 (one process), "
-              f"threshold_flow_accumulation 1000, l_max 122; {inv['runs']} run(s), each in a fresh process and workspace; the wall "
-              f"time is `sdr.execute` (GeoTIFFs in, every SDR output and intermediate written); the process took {inv['process_s']:.1f} s "
-              "with imports.",
-              f"- InVEST's LULC: one code per distinct value of our C ({s['c_values']:,} codes), usle_c = that value, usle_p = 1; "
-              "erosivity and erodibility: our R and K rasters; watersheds: one polygon covering the grid.", "",
+              f"threshold_flow_accumulation 1000, l_max 122, k 2, IC0 0.5, SDRmax 0.8; {inv['runs']} run(s), each in a fresh process "
+              f"and workspace; wall s = `sdr.execute` (GeoTIFFs in, every SDR output and intermediate written), the process took "
+              f"{inv['process_s']:.1f} s with imports.",
+              f"- Same inputs: InVEST's erosivity and erodibility are our R and K rasters, the DEM the same; LULC = the 三调 land use "
+              f"({s['landuse_codes']} codes) with usle_c = the mean of our C per code, usle_p = 1; watersheds: one polygon covering "
+              "the grid.", "",
               "| run | what it computes | wall s | Mcells/s | peak RSS MiB | InVEST ÷ ours | target |", "|---|---|---|---|---|---|---|",
-              f"| InVEST SDR {inv['version']} | align + mask, pit fill, {s['flow_dir_algorithm']} routing, LS, RKLS, USLE, SDR, export, "
-              f"deposition (GeoTIFF in/out) | {inv['wall_s']:.1f} | {inv['mcells_s']:.2f} | {inv['rss_mib']:.0f} | 1 | — |"]
-    what = {"eager": "R (12 months), K EPIC, LS, FVC, ecosystems, C, A_r, A_c, classes; in memory",
-            "dask": "the same, 1024² chunks from .npy, results to a null sink",
-            "dualeval run": "the same via `dualeval run` (GeoTIFF in, 5 compressed outputs + manifest written)"}
+              f"| InVEST SDR {inv['version']} | align + mask, pit fill, {s['flow_dir_algorithm']} routing, LS, RKLS, USLE, SDR, "
+              f"sediment export and deposition (GeoTIFF in/out) | {inv['wall_s']:.1f} | {inv['mcells_s']:.2f} | {inv['rss_mib']:.0f} | 1 | — |"]
+    what = {"eager": "R from 12 months, K EPIC, LS (D8), FVC, ecosystems, C, A_r, A_c, 50/80 % classes; numpy, in memory",
+            "dask": f"the same, lazily: 1024² chunks read from .npy, outputs to a null sink",
+            "dualeval run": "the same through `dualeval run` (GeoTIFFs in, its 5 outputs written compressed, manifest)"}
     for mode, o in s["ours"].items():
         ratio = s.get("ratios", {}).get(mode)
         verdict = "—" if ratio is None else f"≥{s['target']:.0f}× {'met' if ratio >= s['target'] else 'MISSED'}"
-        lines.append(f"| ours, {mode} | {what.get(mode, '')} | {_secs(o.get('wall_s'))} | {_f(o.get('mcells_s'), '.1f')} | "
+        lines.append(f"| ours, {mode} | {what.get(mode, '')} | {_secs(o.get('wall_s'))} | {_f(o.get('mcells_s'), '.2f')} | "
                      f"{_f(o.get('rss_mib'), '.0f')} | {_f(ratio, '.1f')} | {verdict} |")
     ag = s.get("agreement") or {}
+    chk = s.get("invest_check_run") or {}
     if "rkc" in ag:
-        rkc, ls = ag["rkc"], ag["ls"]
-        lines += ["", f"- R·K·C: ours A_r / LS against InVEST usle / LS on {rkc['cells']:,} cells ({100 * rkc['share_of_grid']:.1f} % of "
-                  f"the grid; InVEST leaves streams and nodata out of RKLS): max relative difference {rkc['max_rel_diff']:.2e}, "
-                  f"99.9th percentile {rkc['p999_rel_diff']:.2e}, {100 * rkc['share_within_1e-6']:.2f} % within 1e-6 — equal by "
-                  "construction (same R, K, C rasters) up to float32 rounding.",
-                  f"- LS (different methods: ours the Chinese McCool m / Liu Baoyuan S on D8 with λ capped at 300 m; InVEST "
-                  f"Desmet–Govers on {s['flow_dir_algorithm']} contributing area with L ≤ 122): Pearson r = {ls['pearson']:.3f} "
-                  f"(of log LS: {ls['pearson_log']:.3f}) on {ls['cells']:,} interior cells; median {ls['ours_median']:.2f} (ours) vs "
-                  f"{ls['invest_median']:.2f} (InVEST), 99th percentile {ls['ours_p99']:.2f} vs {ls['invest_p99']:.2f}."]
-    elif ag.get("error"):
-        lines += ["", f"- agreement check failed: {ag['error']}"]
+        rkc = ag["rkc"]
+        took = f"{chk['wall_s']:.1f} s" if "wall_s" in chk else "?"
+        lines += ["", f"- R·K·C, equal by construction: on the top-left {s['check_size']}² window InVEST ran again ({took}, not comparable: "
+                  f"the LULC there has one code per distinct value of our C, {s['c_values_check']:,} rows, so that its C·P raster is our C "
+                  f"exactly). Ours A_r / LS against InVEST usle / LS on {rkc['cells']:,} of {rkc['of_cells']:,} cells (the rest: "
+                  f"LS = 0 or a stream, where InVEST leaves RKLS undefined): max relative difference {rkc['max_rel_diff']:.2e}, "
+                  f"99.9th percentile {rkc['p999_rel_diff']:.2e}, {100 * rkc['share_within_1e-6']:.2f} % within 1e-6 (float32 rounding)."]
+    elif chk.get("error"):
+        lines += ["", f"- R·K·C check run failed: {chk['error']}"]
+    if "ls" in ag:
+        ls = ag["ls"]
+        lines += [f"- LS, different methods: ours the Chinese variant (McCool m, Liu Baoyuan S for steep slopes) on D8 flow length "
+                  f"with λ capped at 300 m; InVEST Desmet–Govers on {s['flow_dir_algorithm']} contributing area with L ≤ 122. On "
+                  f"{ls['cells']:,} cells (edge excluded): Pearson r = {ls['pearson']:.3f}, of log LS {ls['pearson_log']:.3f}, Spearman "
+                  f"{ls['spearman']:.3f}; median {ls['ours_median']:.2f} (ours) vs {ls['invest_median']:.2f}, 99th percentile "
+                  f"{ls['ours_p99']:.1f} vs {ls['invest_p99']:.1f}."]
     return lines
 
 
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="benchmarks/models.py", description=__doc__.split("\n\n")[0])
+    p.add_argument("--config", type=Path, default=DEMO_CONFIG, help=f"the run config whose models and inputs are timed (default "
+                   f"{DEMO_CONFIG.relative_to(ROOT)}); its data paths are not read, every input is synthesised")
     p.add_argument("--sizes", type=int, nargs="+", default=list(DEFAULT_SIZES), help="grid sides (default 4096 8192; 1024 for a quick run)")
     p.add_argument("--chunk", type=int, default=DEFAULT_CHUNK, help=f"dask chunk side (default {DEFAULT_CHUNK})")
-    p.add_argument("--repeats", type=int, default=3, help="timed repeats per measurement after one warm-up (default 3)")
+    p.add_argument("--repeats", type=int, default=3, help="timed repeats per measurement after the warm-up (default 3)")
+    p.add_argument("--warmup", type=int, default=1, choices=(0, 1), help="untimed warm-up calls first (default 1)")
     p.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     p.add_argument("--models", nargs="+", default=None, metavar="MODEL", help=f"only these models (and {PLAN} for the whole plan)")
+    p.add_argument("--as-configured", action="store_true", help="run configs/demo.yaml's parameters as they are, without "
+                   f"the benchmark's overrides {OVERRIDES} (location then fails in dask mode above 2048²)")
     p.add_argument("--no-invest", action="store_true", help="skip the InVEST SDR comparison")
     p.add_argument("--invest-size", type=int, default=INVEST_SIZE, help=f"grid side of the InVEST comparison (default {INVEST_SIZE})")
     p.add_argument("--invest-python", type=Path, default=INVEST_PYTHON, help=f"python of the InVEST venv (default {INVEST_PYTHON})")
+    p.add_argument("--invest-check-size", type=int, default=2048, help="side of the top-left window on which R·K·C is "
+                   "checked with an exact-C LULC (default 2048; capped at --invest-size)")
     p.add_argument("--invest-repeats", type=int, default=1, help="InVEST SDR runs (median; default 1, it takes minutes)")
     p.add_argument("--invest-flow", choices=("MFD", "D8"), default="MFD", help="InVEST flow_dir_algorithm (default MFD, InVEST's default)")
     p.add_argument("--invest-timeout", type=float, default=3600.0, help="seconds per InVEST run")
     p.add_argument("--cache", type=Path, default=H.DEFAULT_CACHE, help=f"input cache (default {H.DEFAULT_CACHE})")
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds per measurement")
     p.add_argument("--json", type=Path, help="also write the results as JSON")
-    p.add_argument("--markdown", type=Path, metavar="JSON", help="print the tables of a saved --json and exit")
+    p.add_argument("--markdown", type=Path, nargs="+", metavar="JSON", help="print the tables of saved --json runs (merged) and exit")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.repeats < 1:
         p.error("--repeats must be at least 1")
+    args.overrides = {} if args.as_configured else OVERRIDES
     return args
 
 
@@ -797,10 +965,11 @@ def main(argv=None) -> int:
         print(H.RESULT_MARK + json.dumps(run_worker(json.loads(args.worker)), default=float), flush=True)
         return 0
     if args.markdown:
-        print(markdown(json.loads(args.markdown.read_text())))
+        print(markdown(merge_reports([json.loads(p.read_text()) for p in args.markdown])))
         return 0
     script = Path(__file__).resolve()
-    config = demo_config()
+    args.snapshot = snapshot_config(args.config, args.cache)
+    config = demo_config(args.snapshot)
     if args.models:
         unknown = set(args.models) - set(model_cases(config)) - {PLAN}
         if unknown:
@@ -808,7 +977,8 @@ def main(argv=None) -> int:
             return 2
     started = time.perf_counter()
     meta = {"date": dt.datetime.now().astimezone().isoformat(timespec="seconds"), "sizes": args.sizes, "chunk": args.chunk,
-            "repeats": args.repeats, "threads": H.THREADS, "machine": H.machine(), "versions": H.versions(),
+            "repeats": args.repeats, "threads": H.THREADS, "machine": H.machine(), "versions": H.versions(), "overrides": args.overrides,
+            "config": str(args.config), "models": model_cases(config),
             "command": " ".join(["python", "benchmarks/models.py", *(argv if argv is not None else sys.argv[1:])])}
     rows = measure_rows(args, config, script)
     report = {"meta": meta, "rows": rows}
