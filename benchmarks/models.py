@@ -673,14 +673,16 @@ def too_big(rows: list[dict], size: int, case: str, mode: str, inputs_mib: float
     return None
 
 
-def measure_rows(args, config, script: Path) -> list[dict]:
+def measure_rows(args, config, script: Path, rows: list[dict], save) -> list[dict]:
+    """Measure every (size, case, mode) not in ``rows`` yet (``--resume``); ``save(rows)`` after each one."""
     import psutil
 
     cases = [c for c in model_cases(config) if not args.models or c in args.models]
     if not args.models or PLAN in args.models:
         cases.append(PLAN)
     mem = psutil.virtual_memory().total / MIB
-    rows = []
+    done = {(r["size"], r["case"], r["mode"]) for r in rows if "wall_s" in r or r.get("skipped")}
+    rows[:] = [r for r in rows if (r["size"], r["case"], r["mode"]) in done]
     for size in sorted(args.sizes):
         needed = sorted({n for c in cases for n in plan_layers(plan_for(config, c, args.overrides))})
         H._log(f"== {size}² ({size * size:,} cells): {len(needed)} input layers")
@@ -689,6 +691,8 @@ def measure_rows(args, config, script: Path) -> list[dict]:
             plan = plan_for(config, case, args.overrides)
             inputs_bytes = sum((folder / f"{n}.npy").stat().st_size for n in plan_layers(plan))
             for mode in args.modes:
+                if (size, case, mode) in done:
+                    continue
                 why = too_big(rows, size, case, mode, inputs_bytes / MIB, mem)
                 if why:
                     res = {"skipped": why}
@@ -703,6 +707,7 @@ def measure_rows(args, config, script: Path) -> list[dict]:
                 shown = f"{row['wall_s']:.3f} s, {row['mcells_s']:.1f} Mcells/s, peak {row['rss_mib']:.0f} MiB" if "wall_s" in row \
                     else ("SKIPPED " if row.get("skipped") else "ERROR ") + str(row["error"])
                 H._log(f"  {case:18s} {mode:5s} {shown}")
+                save(rows)
     return rows
 
 
@@ -949,7 +954,8 @@ def parse_args(argv):
     p.add_argument("--invest-timeout", type=float, default=3600.0, help="seconds per InVEST run")
     p.add_argument("--cache", type=Path, default=H.DEFAULT_CACHE, help=f"input cache (default {H.DEFAULT_CACHE})")
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds per measurement")
-    p.add_argument("--json", type=Path, help="also write the results as JSON")
+    p.add_argument("--json", type=Path, help="also write the results as JSON (rewritten after every measurement)")
+    p.add_argument("--resume", action="store_true", help="keep the rows already in --json and measure only the others")
     p.add_argument("--markdown", type=Path, nargs="+", metavar="JSON", help="print the tables of saved --json runs (merged) and exit")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -980,7 +986,18 @@ def main(argv=None) -> int:
             "repeats": args.repeats, "threads": H.THREADS, "machine": H.machine(), "versions": H.versions(), "overrides": args.overrides,
             "config": str(args.config), "models": model_cases(config),
             "command": " ".join(["python", "benchmarks/models.py", *(argv if argv is not None else sys.argv[1:])])}
-    rows = measure_rows(args, config, script)
+    rows: list[dict] = []
+    if args.resume and args.json and args.json.exists():
+        rows = json.loads(args.json.read_text()).get("rows", [])
+        H._log(f"resuming {args.json}: {len(rows)} row(s) measured before")
+
+    def save(current, soil=None):
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            partial = {"meta": meta, "rows": current, **({"soil": soil} if soil else {})}
+            args.json.write_text(json.dumps(partial, indent=1, default=float, ensure_ascii=False))
+
+    rows = measure_rows(args, config, script, rows, save)
     report = {"meta": meta, "rows": rows}
     if not args.no_invest:
         report["soil"] = soil_comparison(args, config, script, rows)
