@@ -153,6 +153,11 @@ RECIPES: dict[str, Recipe] = {
     "priority_area": Recipe("mask", "mask", MASK, above=0.8),  # biodiversity priority areas
     "natural_core": Recipe("mask", "mask", MASK, above=0.85),
     "coast_protection": Recipe("mask", "mask", MASK, above=0.85),  # coastline protection zone (eco_coast)
+    # coastal erosion (eco_sens_coast): landform codes of models/tables/ecology.yaml, set-up 1.5 / 3.0 m, wave 0.4 / 1.0 m
+    "coast_landform": Recipe("categorical", "class", CLASSES, codes=(1, 2, 3, 4, 5, 6)),
+    "storm_setup": Recipe("continuous", "m", FIELD, 0.3, 4.5),
+    "wave_height": Recipe("continuous", "m", FIELD, 0.1, 1.6),
+    "coast_erosion_rate": Recipe("continuous", "m/a", LOGFIELD, 0.05, 20.0),
     "aridity_i10": Recipe("continuous", "index", LOGFIELD, 0.3, 40.0),  # 1.5 / 16
     "sand_wind_days": Recipe("continuous", "d", FIELD, 0.0, 45.0),  # 10 / 30 d
     "karst_pct": Recipe("continuous", "percent", FIELD, 0.0, 100.0),  # 30 / 70 %

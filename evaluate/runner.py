@@ -47,23 +47,36 @@ class RunError(ValueError):
 
 # --------------------------------------------------------------------------- measuring
 class _PeakRSS:
-    """Samples the resident set size of this process and its children in a background thread."""
+    """Samples the resident set size of this process and its children in a background thread.
 
-    def __init__(self, interval: float = 0.02):
-        self.interval, self.peak = interval, 0
+    The process's own RSS is read every ``interval``; listing children scans
+    every process of the machine, so their RSS is re-read only every
+    ``children_every`` samples (dask.distributed's local workers live long).
+    """
+
+    def __init__(self, interval: float = 0.02, children_every: int = 50):
+        self.interval, self.children_every, self.peak = interval, children_every, 0
         self._stop = threading.Event()
         self._proc = psutil.Process()
+        self._children_rss = 0
 
-    def _rss(self) -> int:
-        total = self._proc.memory_info().rss
+    def _children(self) -> int:
+        total = 0
         for child in self._proc.children(recursive=True):
             with contextlib.suppress(psutil.Error):
                 total += child.memory_info().rss
         return total
 
+    def _rss(self, sample: int = 0) -> int:
+        if sample % self.children_every == 0:
+            self._children_rss = self._children()
+        return self._proc.memory_info().rss + self._children_rss
+
     def _loop(self):
+        sample = 1
         while not self._stop.is_set():
-            self.peak = max(self.peak, self._rss())
+            self.peak = max(self.peak, self._rss(sample))
+            sample += 1
             self._stop.wait(self.interval)
 
     def __enter__(self):

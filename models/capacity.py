@@ -112,12 +112,13 @@ CARRYING = Model(
 
 
 # --------------------------------------------------------------------------- §7 conflicts and potential
-FLAG_NAMES = {1: "C1 生态保护冲突", 2: "C2 耕地位于农业不适宜区", 4: "C3 城镇用地位于城镇不适宜区", 8: "C4 农村居民点位于地质灾害高危险区"}
+FLAG_NAMES = {1: "C1 生态保护冲突", 2: "C2 耕地位于农业不适宜区", 4: "C3 城镇用地位于城镇不适宜区", 8: "C4 农村居民点位于地质灾害高危险区",
+              16: "C2e 农业不适宜区耕地位于生态保护极重要区", 32: "C3e 城镇不适宜区城镇用地位于生态保护极重要区"}
 POTENTIAL_NAMES = {1: "P1 农业生产潜力", 2: "P2 城镇建设潜力"}
 
 
 def conflict_bits(eco, landuse, agri, urban, geo, czcsxm, pbf, groups: dict, geohazard_max: int):
-    """(conflict_flags, potential) per §7: C1–C4 as bits 1/2/4/8; potential 1 P1, 2 P2, 3 both.
+    """(conflict_flags, potential) per §7: C1–C4 as bits 1/2/4/8, the sub-flags of C2 and C3 also in 极重要 (ECO==1) as 16/32; potential 1 P1, 2 P2, 3 both.
 
     Source: methods.md §7 [C-spj 1.py–6.py; K-med 2020 wording]; class
     sets from models/tables/landuse.yaml (overridable). Optional layers are
@@ -135,9 +136,11 @@ def conflict_bits(eco, landuse, agri, urban, geo, czcsxm, pbf, groups: dict, geo
     flags = np.zeros(lu.shape, dtype=np.uint8)
     flags |= np.where((eco == 1) & (has("cropland") | has("garden") | has("commercial_forest") | construction), 1, 0).astype(np.uint8)
     if agri is not None:
-        flags |= np.where(cropland & (agri == 3), 2, 0).astype(np.uint8)
+        c2 = cropland & (agri == 3)
+        flags |= np.where(c2, 2, 0).astype(np.uint8) | np.where(c2 & (eco == 1), 16, 0).astype(np.uint8)
     if urban is not None:
-        flags |= np.where(urban_land & (urban == 3), 4, 0).astype(np.uint8)
+        c3 = urban_land & (urban == 3)
+        flags |= np.where(c3, 4, 0).astype(np.uint8) | np.where(c3 & (eco == 1), 32, 0).astype(np.uint8)
     if geo is not None:
         flags |= np.where(rural & (geo >= 1) & (geo <= geohazard_max), 8, 0).astype(np.uint8)
     potential = np.zeros(lu.shape, dtype=np.uint8)
@@ -206,10 +209,10 @@ CONFLICTS = Model(
             "c4_geohazard_max": Parameter(1, "C4: villages at geohazard grade ≤ this (1 极高; 2 adds 高)", "methods.md §7 C4", choices=(1, 2)),
         },
         outputs={
-            "conflict_flags": OutputDecl("uint8", "冲突 bitmask: 1 C1, 2 C2, 4 C3, 8 C4", nodata=0, classes=tuple(
+            "conflict_flags": OutputDecl("uint8", "冲突 bitmask: 1 C1, 2 C2, 4 C3, 8 C4, 16 C2 in 极重要, 32 C3 in 极重要", nodata=0, classes=tuple(
                 ClassDecl(k, " + ".join(v.split(" ", 1)[1] for b, v in FLAG_NAMES.items() if k & b),
                           " + ".join(v.split(" ", 1)[0] for b, v in FLAG_NAMES.items() if k & b), ((37 * k) % 255, (91 * k) % 255, 120))
-                for k in range(1, 16))),
+                for k in range(1, 64) if not (k & 16 and not k & 2) and not (k & 32 and not k & 4))),
             "potential": OutputDecl("uint8", "潜力: 1 P1 农业, 2 P2 城镇, 3 both", nodata=0, classes=(
                 ClassDecl(1, "农业生产潜力", "agricultural potential", (150, 200, 80)),
                 ClassDecl(2, "城镇建设潜力", "urban potential", (230, 120, 80)),

@@ -150,9 +150,9 @@ def rainfall_erosivity_monthly(monthly_mm: np.ndarray) -> np.ndarray:
     """
     p = np.asarray(monthly_mm, dtype=np.float64)
     annual = p.sum(axis=0)
+    # 10^(1.5·lg(P_i²/P)) = P_i³ / P^1.5 for P_i ≥ 0: one cube per month instead of a log and a power
     with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(p > 0, 1.735 * 10.0 ** (1.5 * np.log10(p * p / annual) - 0.08188), 0.0)
-    r = terms.sum(axis=0) * 17.02
+        r = (1.735 * 17.02 * 10.0**-0.08188) * (p * p * p).sum(axis=0) / (annual * np.sqrt(annual))
     return np.where(annual > 0, r, np.where(np.isnan(annual), np.nan, 0.0))
 
 
@@ -172,9 +172,32 @@ def rainfall_erosivity_daily(daily_mm: np.ndarray, warm: np.ndarray, years: floa
 
 
 MONTHS = tuple(f"{m:02d}" for m in range(1, 13))
+DAYS = tuple(f"{d:02d}" for d in range(1, 367))  # a daily series of one year as one file: `precip_d: {bands: 365}`
+MONTH_DAYS = (31, 28.25, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def day_months(first_day: str, count: int) -> np.ndarray:
+    """Calendar month (1–12) of each of ``count`` consecutive days starting at ``first_day`` (ISO date)."""
+    start = np.datetime64(first_day, "D")
+    days = start + np.arange(count)
+    return (days.astype("datetime64[M]").astype(np.int64) % 12 + 1).astype(np.int64)
+
+
+def _series(inputs: dict, prefix: str, names: tuple[str, ...]) -> list:
+    return [inputs[f"{prefix}{n}"] for n in names if f"{prefix}{n}" in inputs]
 
 
 def _r_factor(inputs, params, ev):
+    if params["method"] == "daily":
+        days = _series(inputs, "precip_d", DAYS)
+        warm = np.isin(day_months(params["first_day"], len(days)), params["warm_months"])
+        years = params["years"]
+
+        def daily(*blocks):
+            return rainfall_erosivity_daily(np.stack(blocks), warm, years).astype(np.float32)
+
+        return {"r_factor": ops.map_cells(daily, *days, dtype=np.float32, name="r_factor",
+                                          attrs={"long_name": "R from daily rainfall (half-month model)"})}
     months = [inputs[f"precip_m{m}"] for m in MONTHS]
 
     def block(*blocks):
@@ -183,20 +206,93 @@ def _r_factor(inputs, params, ev):
     return {"r_factor": ops.map_cells(block, *months, dtype=np.float32, name="r_factor")}
 
 
+_DAILY_PARAMETERS = {
+    "first_day": Parameter("2020-01-01", "date of the first band of a daily series (ISO)", "[R]"),
+    "years": Parameter(1.0, "years the daily series covers (sums are divided by it)", "methods.md §3.2.1 (1/n Σ_years)", domain=(1, 100, "a")),
+}
+
 R_FACTOR = Model(
     ModelSpec(
         name="r_factor",
         title_zh="降雨侵蚀力", title_en="Rainfall erosivity",
-        source="methods.md §3.2.1 (monthly Wischmeier form, −0.08188, §0.3 item 17) [K-med]",
-        inputs={f"precip_m{m}": InputDecl("mm", "continuous", f"mean precipitation of month {m} (one band of a 12-band file: bands: 12)") for m in MONTHS},
-        parameters={},
+        source="methods.md §3.2.1: the half-month daily model of the first national water census (α 0.3937 May–Sep, 0.3101 otherwise, "
+        "P_d ≥ 12 mm, exponent 1.7265) or the monthly Wischmeier form (−0.08188, §0.3 item 17) [K-med]",
+        inputs={**{f"precip_m{m}": InputDecl("mm", "continuous", f"mean precipitation of month {m} (one band of a 12-band file: bands: 12)",
+                                             required=False) for m in MONTHS},
+                **{f"precip_d{d}": InputDecl("mm", "continuous", f"precipitation of day {d} (one band of a daily file: bands: 365)",
+                                             required=False) for d in DAYS}},
+        parameters={
+            "method": Parameter("monthly", "monthly (12 mean months) or daily (a daily series)", "methods.md §3.2.1", choices=("monthly", "daily")),
+            "warm_months": Parameter([5, 6, 7, 8, 9], "months of the warm-season α", "methods.md §3.2.1 [K-med]"),
+            **_DAILY_PARAMETERS,
+        },
+        required_when={"method": {"monthly": tuple(f"precip_m{m}" for m in MONTHS), "daily": tuple(f"precip_d{d}" for d in DAYS[:365])}},
         outputs={"r_factor": values("rainfall erosivity R (降雨侵蚀力)", "MJ*mm/(ha*h*a)")},
     ),
     _r_factor,
     derived=True,
 )
 
-DERIVED = (SLOPE, RELIEF, FVC, LS, ECOSYS, R_FACTOR)
+
+def accumulated_temperature(temps: np.ndarray, weights: np.ndarray, dem=None, ref_elev=None, lapse_c_per_m: float = 0.006,
+                            base_c: float = 0.0) -> np.ndarray:
+    """Σ T·w over the periods whose (lapse-corrected) mean temperature is ≥ ``base_c`` (°C·d); axis 0 = days or months.
+
+    Source: methods.md §2.2 item 4: AT0 = Σ_days T_d·[T_d ≥ 0]; the lapse
+    correction T − 0.006·(dem − reference elevation) is applied to every
+    day (month) before accumulating, never to the annual sum (§12.3, spj's
+    dimensional error). ``weights`` are 1 per day, or days per month when
+    monthly means stand in for days [R]. NaN in any period → NaN.
+    """
+    t = np.asarray(temps, dtype=np.float64)
+    if dem is not None and ref_elev is not None:
+        t = t - lapse_c_per_m * (np.asarray(dem, dtype=np.float64) - np.asarray(ref_elev, dtype=np.float64))[None]
+    w = np.asarray(weights, dtype=np.float64).reshape((-1,) + (1,) * (t.ndim - 1))
+    return np.where(t >= base_c, t * w, np.where(np.isnan(t), np.nan, 0.0)).sum(axis=0)
+
+
+def _at0(inputs, params, ev):
+    daily = params["method"] == "daily"
+    series = _series(inputs, "tmean_d", DAYS) if daily else [inputs[f"tmean_m{m}"] for m in MONTHS]
+    weights = np.full(len(series), 1.0 / params["years"]) if daily else np.asarray(MONTH_DAYS)
+    corrected = "temp_ref_elev" in inputs and "dem" in inputs
+    extra = [inputs["dem"], inputs["temp_ref_elev"]] if corrected else []
+    lapse = params["lapse_rate_c_per_m"]
+
+    def block(*blocks):
+        n = len(series)
+        dem, ref = (blocks[n], blocks[n + 1]) if corrected else (None, None)
+        return accumulated_temperature(np.stack(blocks[:n]), weights, dem, ref, lapse).astype(np.float32)
+
+    how = ("daily" if daily else "monthly means × days") + (", lapse-corrected to the DEM" if corrected else "")
+    return {"at0": ops.map_cells(block, *series, *extra, dtype=np.float32, name="at0", attrs={"long_name": f"≥0 °C accumulated temperature ({how})"})}
+
+
+AT0 = Model(
+    ModelSpec(
+        name="at0",
+        title_zh="≥0℃积温", title_en="Accumulated temperature ≥ 0 °C",
+        source="methods.md §2.2 item 4: AT0 = Σ T_d·[T_d ≥ 0] averaged over years, lapse-rate correction on daily (monthly) temperatures "
+        "before accumulating [C-spj 0.6 °C/100 m; §12.3: never on the annual sum]; monthly means × days stand in for days [R]",
+        inputs={**{f"tmean_m{m}": InputDecl("degC", "continuous", f"mean temperature of month {m}", required=False) for m in MONTHS},
+                **{f"tmean_d{d}": InputDecl("degC", "continuous", f"mean temperature of day {d} (tmean_d: {{bands: 365}})", required=False)
+                   for d in DAYS},
+                "dem": InputDecl("m", "continuous", "elevation (lapse-rate correction)", required=False),
+                "temp_ref_elev": InputDecl("m", "continuous", "elevation the temperatures refer to (station or climate-grid elevation); "
+                                           "without it no lapse correction", required=False)},
+        parameters={
+            "method": Parameter("monthly", "monthly (12 mean months × days) or daily", "methods.md §2.2 item 4", choices=("monthly", "daily")),
+            "lapse_rate_c_per_m": Parameter(0.006, "temperature lapse rate, °C per m", "methods.md §2.2 item 4 [C-spj]", domain=(0, 0.02, "degC/m")),
+            **_DAILY_PARAMETERS,
+        },
+        required_when={"method": {"monthly": tuple(f"tmean_m{m}" for m in MONTHS), "daily": tuple(f"tmean_d{d}" for d in DAYS[:365])}},
+        outputs={"at0": values("≥0 °C accumulated temperature (≥0℃积温)", "degC*d")},
+    ),
+    _at0,
+    derived=True,
+)
+
+DERIVED = (SLOPE, RELIEF, FVC, LS, ECOSYS, R_FACTOR, AT0)
 
 
 def _terrain(inputs, params, ev):

@@ -53,6 +53,10 @@ def test_conflict_and_potential_bits():
     flags, potential = C.conflict_bits(eco, landuse, agri, urban, geo, None, None, groups, 1)
     assert flags.tolist() == [1, 2, 4, 8, 0, 0, 0]
     assert potential.tolist() == [0, 0, 0, 0, 3, 3, 0]  # reclaimable 其他草地/裸土地 (P1) also urban-suitable non-construction (P2); water neither
+    # the sub-flags (2019 draft, no 极重要 masking): C2/C3 cells that are also 极重要 get 16/32 on top of C1
+    eco1 = np.array([1, 1, 1])
+    flags, _ = C.conflict_bits(eco1, np.array([101, 701, 101]), np.array([3, 1, 1]), np.array([1, 3, 1]), None, None, None, groups, 1)
+    assert flags.tolist() == [1 | 2 | 16, 1 | 4 | 32, 1]
 
 
 def test_conflicts_model_writes_the_area_table():

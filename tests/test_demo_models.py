@@ -26,7 +26,7 @@ def test_every_model_output_of_the_guideline_is_produced(demo_run):
     expected |= {f"eco_sens_{p}" for p in ("erosion", "desert", "rocky", "salin")} | {f"eco_sens_index_{p}" for p in ("erosion", "desert", "rocky", "salin")}
     expected |= {"eco_importance", "agri_land", "agri_water", "agri_heat", "agri_farm", "agri_cond", "soil_env", "met_hazard", "urban_land",
                  "urban_water", "urban_cond", "geohazard", "air_env", "water_env", "comfort", "location", "agri_suit", "urban_suit",
-                 "conflict_flags", "potential", "agri_limit", "urban_limit", "carrying_scale", "conflict_areas"}
+                 "conflict_flags", "potential", "agri_limit", "urban_limit", "carrying_scale", "conflict_areas", "urban_advantage"}
     assert expected <= set(result.outputs)
     scale = pd.read_csv(result.outputs["carrying_scale"], encoding="utf-8-sig")
     assert len(scale) >= 1 and set(scale["agri_binding"]) <= {"land", "water"} and (scale["agri_scale_m2"] <= scale["agri_land_m2"]).all()

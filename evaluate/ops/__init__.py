@@ -25,6 +25,7 @@ from evaluate.ops.focal import focal
 from evaluate.ops.hydrology import flow_accumulation, flow_direction, ls_factor
 from evaluate.ops.patches import fill_small_holes, label, patch_area, remove_small_patches, sieve
 from evaluate.ops.terrain import aspect, relief, slope
+from evaluate.ops.vector import ellipsoidal_area_m2, gk_zone_epsg, polygonize
 from evaluate.ops.zonal import zonal_area
 
 __all__ = [
@@ -43,4 +44,6 @@ __all__ = [
     "matrix_lookup", "Rule", "apply_rules", "weighted_sum", "geometric_mean", "sensitivity_class", "integrate",
     # patches and zones
     "label", "patch_area", "remove_small_patches", "fill_small_holes", "sieve", "zonal_area",
+    # vectors
+    "polygonize", "ellipsoidal_area_m2", "gk_zone_epsg",
 ]  # fmt: skip

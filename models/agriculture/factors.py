@@ -66,7 +66,8 @@ HEAT = Model(
         title_zh="农业生产适宜性 · 光热", title_en="Agricultural heat",
         source="methods.md §4.3 ≥0 °C 积温 [C-spj AgricultureClimate.py, exact]; a lapse-rate correction belongs to daily temperatures before "
         "accumulating (§2.2 item 4), never to the annual sum (spj's bug, §12.3 item 3)",
-        inputs={"at0": InputDecl("degC*d", "continuous", "≥0 °C accumulated temperature (≥0℃积温)")},
+        inputs={"at0": InputDecl("degC*d", "continuous", "≥0 °C accumulated temperature (≥0℃积温); derived from monthly or daily "
+                                 "temperatures when not given", producer="at0")},
         parameters={"at0_thresholds": Parameter(_T["heat_at0_grade"]["thresholds_degc_d"], "AT0 limits (lower-inclusive), °C·d",
                                                 _T["heat_at0_grade"]["source"], ascending=False, length=4, domain=(0, 12000, "degC*d"))},
         outputs={"agri_heat": grades("农业光热等级 agricultural heat grade", FIVE_GRADES)},

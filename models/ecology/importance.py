@@ -13,16 +13,19 @@ _ECO = table("ecology")
 _PATCH = _ECO["patch_concentration_2019"]
 _CORR = _ECO["corrections"]
 SERVICES = ("wc", "sc", "ws", "bio", "coast")
-PROCESSES = ("erosion", "desert", "rocky", "salin")
+PROCESSES = ("erosion", "desert", "rocky", "salin", "coast")
 SERVICE_INPUTS = tuple(f"eco_service_{s}" for s in SERVICES)
 SENSITIVITY_INPUTS = tuple(f"eco_sens_{p}" for p in PROCESSES)
+#: the eco_importance_source code of each layer: coastal erosion (added later) after the rule codes, so stored codes keep their meaning
+LAYER_CODES = {**{f"eco_service_{s}": i + 1 for i, s in enumerate(SERVICES)},
+               **{f"eco_sens_{p}": len(SERVICES) + i + 1 for i, p in enumerate(PROCESSES[:4])}, "eco_sens_coast": len(SERVICES) + 4 + 4 + 1}
 MASKS = ("nature_reserve_core", "must_include")
 #: codes of eco_importance_source: which layer or rule set the final class
 SOURCE_MEANINGS = (
     [(f"服务 {s}", f"service {s}") for s in SERVICES]
-    + [(f"敏感性 {p}", f"sensitivity {p}") for p in PROCESSES]
+    + [(f"敏感性 {p}", f"sensitivity {p}") for p in PROCESSES[:4]]
     + [("斑块集中度矩阵 (2019)", "patch-concentration matrix (2019)"), ("小斑块降级", "small patch downgraded"),
-       ("孔洞填充", "hole filled"), ("必须纳入", "must-include mask")]
+       ("孔洞填充", "hole filled"), ("必须纳入", "must-include mask"), ("敏感性 coast", "sensitivity coast")]
 )
 
 
@@ -55,8 +58,7 @@ def concentration_class(area_km2: np.ndarray, thresholds=tuple(_PATCH["area_km2"
 def _importance(inputs, params, ev):
     services = [inputs[n] for n in SERVICE_INPUTS if n in inputs]
     sens = [inputs[n] for n in SENSITIVITY_INPUTS if n in inputs]
-    codes = [SERVICES.index(n.split("_")[-1]) + 1 for n in SERVICE_INPUTS if n in inputs] + [
-        len(SERVICES) + PROCESSES.index(n.split("_")[-1]) + 1 for n in SENSITIVITY_INPUTS if n in inputs]
+    codes = [LAYER_CODES[n] for n in SERVICE_INPUTS + SENSITIVITY_INPUTS if n in inputs]
     code_lut = np.array([0] + codes, dtype=np.uint8)
     n_services = len(services)
 
@@ -66,7 +68,7 @@ def _importance(inputs, params, ev):
 
     eco = ops.map_cells(lambda *b: initial(*b)[0], *services, *sens, dtype=np.uint8, name="eco_init")
     source = ops.map_cells(lambda *b: initial(*b)[1], *services, *sens, dtype=np.uint8, name="eco_importance_source")
-    n_base = len(SERVICES) + len(PROCESSES)
+    n_base = len(SERVICES) + 4
     must = [inputs[m] for m in MASKS if m in inputs]
 
     if ev.guideline == "2019draft" and params["patch_matrix_2019"]:

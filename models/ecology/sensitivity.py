@@ -136,7 +136,46 @@ SALIN = Model(_spec(
      "soil_texture": _TEXTURE_IN},
 ), _salin)
 
-SENSITIVITIES = (EROSION, DESERT, ROCKY, SALIN)
+_COAST = _ECO["coastal_erosion"]
+_LANDFORMS = {int(k): v for k, v in _COAST["landform"].items()}
+
+
+def _coast(inputs, params, ev):
+    w = _COAST["weights"]
+    landform = inputs["coast_landform"]
+    landform_score = ops.reclass(landform, {k: v[2] for k, v in _LANDFORMS.items()}, name="score_coast_landform")
+    setup = ops.reclass(inputs["storm_setup"], _COAST["setup_m"], name="score_coast_setup")
+    wave = ops.reclass(inputs["wave_height"], _COAST["wave_m"], name="score_coast_wave")
+    index = ops.map_cells(
+        lambda lf, su, wv: np.where((lf > 0) & (su > 0) & (wv > 0), w["landform"] * lf + w["setup"] * su + w["wave"] * wv, np.nan).astype(np.float32),
+        landform_score, setup, wave, dtype=np.float32, name="eco_sens_index_coast")
+    classes = ops.sensitivity_class(index, _BREAKS[params["breaks"]], name="eco_sens_coast")
+    if "coast_erosion_rate" in inputs:
+        # [R] a measured shoreline retreat rate also classes the coast (by the table of its coast type); the worse class wins
+        by_type = {kind: ops.reclass(inputs["coast_erosion_rate"], rows, name=f"score_coast_rate_{kind}") for kind, rows in _COAST["erosion_rate_m_a"].items()}
+        muddy = np.array(sorted(k for k, v in _LANDFORMS.items() if v[3] == "muddy"))
+
+        def worse(c, lf, rate_muddy, rate_sandy):
+            rate_score = np.where(np.isin(lf, muddy), rate_muddy, rate_sandy)
+            rate_class = np.select([rate_score == 5, rate_score == 3, rate_score == 1], [3, 2, 1], 0)
+            return np.where(c > 0, np.maximum(c, rate_class), c).astype(np.uint8)
+
+        classes = ops.map_cells(worse, classes, landform, by_type["muddy"], by_type["sandy"], dtype=np.uint8, name="eco_sens_coast")
+    return {"eco_sens_index_coast": index, "eco_sens_coast": classes}
+
+
+COAST = Model(_spec(
+    "coast", "海岸侵蚀敏感性", "coastal-erosion sensitivity",
+    "methods.md §3.7.5 (2020: 海岸侵蚀及沙源流失) [C-spj CoastalErosion.py parameters; low priority]: weighted sum 0.2·landform + "
+    "0.4·storm-surge set-up + 0.4·wave height of 1/3/5 scores, classed by the sensitivity breaks; an optional erosion rate (m/a) by the "
+    "silty-muddy or sandy table, the worse class winning [R]",
+    {"coast_landform": InputDecl("class", "categorical", "coastal landform type (海岸类型, codes of models/tables/ecology.yaml coastal_erosion)"),
+     "storm_setup": InputDecl("m", "continuous", "maximum storm-surge set-up (最大风暴增水)"),
+     "wave_height": InputDecl("m", "continuous", "mean wave height (平均波高)"),
+     "coast_erosion_rate": InputDecl("m/a", "continuous", "shoreline erosion rate (岸线侵蚀速率)", required=False)},
+), _coast)
+
+SENSITIVITIES = (EROSION, DESERT, ROCKY, SALIN, COAST)
 
 
 # --------------------------------------------------------------------------- soil texture from particle sizes

@@ -297,7 +297,50 @@ def vegetation_factor(a, cover_pct):
     return np.exp(-a * cover_pct)
 
 
+MONTHS = tuple(f"{m:02d}" for m in range(1, 13))
+DAYS_IN_MONTH = (31, 28.25, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def wind_climate_factor(wind_2m: np.ndarray, precip: np.ndarray, tmean: np.ndarray, rh: np.ndarray) -> np.ndarray:
+    """F_q = (1/100) Σ u³ · (ETP − P)/ETP · d over the 12 months, ETP = 0.19·(20 + T)²·(1 − r) (axis 0 = months).
+
+    Source: methods.md §3.3.2 [K-high 2015/2017]. A month wetter than its
+    potential evaporation (P ≥ ETP, or ETP = 0) adds no wind erosion
+    climate, not a negative one [R]. Leap years: February counts 28.25 days.
+    """
+    u, p, t, r = (np.asarray(a, dtype=np.float64) for a in (wind_2m, precip, tmean, rh))
+    etp = 0.19 * (20.0 + t) ** 2 * (1.0 - r)
+    days = np.asarray(DAYS_IN_MONTH).reshape((12,) + (1,) * (u.ndim - 1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dryness = np.where(etp > 0, np.maximum(etp - p, 0.0) / etp, 0.0)
+    return (u**3 * dryness * days).sum(axis=0) / 100.0
+
+
+def _wind_npp_index(inputs, params):
+    height = params["wind_height_m"]
+    months = [inputs[f"{v}_m{m}"] for v in ("wind", "precip", "tmean", "rh") for m in MONTHS]
+
+    def climate(*blocks):
+        u, p, t, r = (np.stack(blocks[12 * i: 12 * (i + 1)]) for i in range(4))
+        return wind_climate_factor(u * (2.0 / height) ** (1.0 / 7.0), p, t, r).astype(np.float32)
+
+    f_q = ops.map_cells(climate, *months, dtype=np.float32, name="wind_climate_factor")
+    k = ops.map_cells(lambda sa, si, cl, oc: k_epic(sa, si, cl, oc).astype(np.float32), inputs["soil_sand"], inputs["soil_silt"],
+                      inputs["soil_clay"], inputs["soil_oc"], dtype=np.float32)
+    k_norm, f_norm = ops.rescale(k), ops.rescale(f_q)
+
+    def block(npp, kk, fq, slope):
+        d = 1.0 / np.cos(np.radians(slope.astype(np.float64)))
+        return (npp * kk * fq * d).astype(np.float32)
+
+    value = ops.map_cells(block, inputs["npp"], k_norm, f_norm, inputs["slope"], dtype=np.float32, name="eco_service_value_ws",
+                          attrs={"long_name": "wind-break service index S_ws = NPP·K·F_q·D (K, F_q min–max normalised)", "units": "gC/m2/a"})
+    return {"eco_service_value_ws": value, "eco_service_ws": classify_service(value, params["shares"], "eco_service_ws")}
+
+
 def _wind(inputs, params, ev):
+    if params["method"] == "npp_index":
+        return _wind_npp_index(inputs, params)
     a_lut = np.full(max(_TYPES) + 1, np.nan)
     a_values = {**_ECO["rweq_vegetation"]["a"], **params["vegetation_a"]}
     for code, row in _TYPES.items():
@@ -332,20 +375,31 @@ WIND = Model(
     ModelSpec(
         name="eco_wind",
         title_zh="防风固沙功能重要性", title_en="Wind-break and sand-fixation importance",
-        source="methods.md §3.3.1 RWEQ (150.71, 2z, negative vegetation exponent, FAO-56 pressure in WF) [K-high 2017; C-spj FangFeng.py]; §3.6 classes",
+        source="methods.md §3.3.1 RWEQ (150.71, 2z, negative vegetation exponent, FAO-56 pressure in WF) [K-high 2017; C-spj FangFeng.py]; "
+        "§3.3.2 NPP index S_ws = NPP·K·F_q·D; §3.6 classes",
         inputs={
-            "rweq_wf": InputDecl("kg/m", "continuous", "RWEQ weather factor WF = Σ u(u−5)²·ρ/g·SW·SD over the erosion season"),
+            "rweq_wf": InputDecl("kg/m", "continuous", "RWEQ weather factor WF = Σ u(u−5)²·ρ/g·SW·SD over the erosion season", required=False),
             "soil_sand": InputDecl("percent", "continuous", "sand content"),
             "soil_silt": InputDecl("percent", "continuous", "silt content"),
             "soil_clay": InputDecl("percent", "continuous", "clay content"),
             "soil_oc": InputDecl("percent", "continuous", "soil organic carbon (OM = 1.724·OC)"),
             "soil_caco3": InputDecl("percent", "continuous", "calcium carbonate (0 when missing)", required=False),
-            "dem": InputDecl("m", "continuous", "elevation, for the roughness ΔH over L"),
-            "fvc": InputDecl("fraction", "continuous", "vegetation cover", producer="fvc"),
-            "ecosys": InputDecl("class", "categorical", "ecosystem type", producer="ecosys"),
+            "dem": InputDecl("m", "continuous", "elevation, for the roughness ΔH over L", required=False),
+            "fvc": InputDecl("fraction", "continuous", "vegetation cover", producer="fvc", required=False),
+            "ecosys": InputDecl("class", "categorical", "ecosystem type", producer="ecosys", required=False),
             "wind_zone": InputDecl("mask", "mask", "arid/semi-arid and wind-erosion zone (风蚀区); 0 outside; everywhere when missing", required=False),
+            "npp": InputDecl("gC/m2/a", "continuous", "multi-year mean NPP (NPP index method)", required=False),
+            "slope": InputDecl("degrees", "continuous", "slope, D = 1/cos θ (NPP index method)", required=False, producer="slope"),
+            **{f"{v}_m{m}": InputDecl(unit, "continuous", f"{what} of month {m} (NPP index method; {v}: {{bands: 12}})", required=False)
+               for v, unit, what in (("wind", "m/s", "mean wind speed"), ("precip", "mm", "precipitation"), ("tmean", "degC", "mean temperature"),
+                                     ("rh", "fraction", "mean relative humidity")) for m in MONTHS},
         },
+        required_when={"method": {"rweq": ("rweq_wf", "dem", "fvc", "ecosys"),
+                                  "npp_index": ("npp", "slope", *(f"{v}_m{m}" for v in ("wind", "precip", "tmean", "rh") for m in MONTHS))}},
         parameters={
+            "method": Parameter("rweq", "rweq (模型法) or npp_index (服务能力指数法)", "methods.md §3.3, §1.1 [C-web:5]", choices=("rweq", "npp_index")),
+            "wind_height_m": Parameter(2.0, "NPP index: height of the wind measurements (u2 = u_z·(2/z)^(1/7))", "methods.md §3.3.2",
+                                       domain=(0.5, 100, "m")),
             "downwind_m": Parameter(float(_RWEQ["z_m"]), "downwind distance z, metres", _RWEQ["source"], domain=(1, 10000, "m")),
             "roughness_length_m": Parameter(100.0, "distance L over which ΔH is taken for Kr (Smith–Carson), metres", "methods.md §3.3.1, §0.3 item 10 [R]",
                                             domain=(1, 10000, "m")),

@@ -1,12 +1,12 @@
 """Ecological-problem severity (methods.md §9.1) and restoration priority (§9.2)."""
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import xarray as xr
 
 from evaluate import ops
+from evaluate.kernels import trend
 from evaluate.modelspec import ClassDecl, InputDecl, Model, ModelSpec, OutputDecl, Parameter
 from models._common import isin, limits, packed
 from models._tables import table
@@ -44,29 +44,13 @@ def degraded_severity(sen, degraded) -> np.ndarray:
 def theil_sen_mann_kendall(series: np.ndarray, continuity: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Theil–Sen slope (per step) and the two-sided Mann–Kendall p-value along axis 0 (years), NaN-free series.
 
-    Source: methods.md §9.1 [R]; Sen (1968), Mann (1945)/Kendall (1975): S
-    with the variance n(n−1)(2n+5)/18 corrected for ties, and by default
-    the continuity correction (S ∓ 1) of the Mann–Kendall test; without it
-    the p-value is scipy.stats.kendalltau(time, y, method="asymptotic")'s.
-    The slope is the median of all pairwise slopes (scipy.stats.theilslopes).
+    Source: methods.md §9.1 [R]; Sen (1968), Mann (1945)/Kendall (1975), as
+    the kernel :func:`evaluate.kernels.trend.theil_sen_mann_kendall` (ties
+    corrected, continuity correction by default).
     """
-    y = np.asarray(series, dtype=np.float64)
-    n = y.shape[0]
-    i, j = np.triu_indices(n, 1)
-    diffs = y[j] - y[i]
-    slope = np.median(diffs / (j - i).reshape((-1,) + (1,) * (y.ndim - 1)), axis=0)
-    s = np.sign(diffs).sum(axis=0)
-    var = np.full(s.shape, n * (n - 1) * (2 * n + 5) / 18.0)
-    flat = y.reshape(n, -1)
-    for k in range(flat.shape[1]):  # ties correction per series (small n)
-        _, counts = np.unique(flat[:, k], return_counts=True)
-        t = counts[counts > 1]
-        if t.size:
-            var.reshape(-1)[k] -= np.sum(t * (t - 1) * (2 * t + 5)) / 18.0
-    adjusted = np.where(s > 0, s - 1, np.where(s < 0, s + 1, 0)) if continuity else s
-    z = adjusted / np.sqrt(np.maximum(var, 1e-300))
-    p = np.vectorize(lambda v: math.erfc(abs(v) / math.sqrt(2.0)))(z) if np.ndim(z) else math.erfc(abs(z) / math.sqrt(2.0))
-    return slope, np.asarray(p, dtype=np.float64)
+    y = np.ascontiguousarray(series, dtype=np.float64)
+    slope, p = trend.theil_sen_mann_kendall(y.reshape(y.shape[0], -1), continuity)
+    return slope.reshape(y.shape[1:]), p.reshape(y.shape[1:])
 
 
 def _severity(inputs, params, ev):

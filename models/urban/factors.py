@@ -5,6 +5,7 @@ import numpy as np
 import xarray as xr
 
 from evaluate import ops
+from evaluate.grid import grid_of
 from evaluate.modelspec import FIVE_GRADES, InputDecl, Model, ModelSpec, Parameter
 from models._common import DANGER_CLASSES, grades, isin
 from models._tables import table
@@ -269,13 +270,31 @@ COMFORT = Model(
 
 
 # --------------------------------------------------------------------------- §5.7 location
+_COMPOSITE = _U["location_composite_2020"]
+
+
+def composite_location(density_grade, trunk_grade, access_grade) -> np.ndarray:
+    """Equal-weight mean of the three 2020 location grades, halves rounded to the worse class; 0 where any is nodata.
+
+    Source: methods.md §5.7 2020 composite [K-med; R combination].
+    """
+    grades_ = np.stack([np.asarray(g, dtype=np.float64) for g in (density_grade, trunk_grade, access_grade)])
+    mean = grades_.mean(axis=0)
+    return np.where((grades_ > 0).all(axis=0), np.clip(np.floor(mean + 0.5), 1, 5), 0).astype(np.uint8)
+
+
 def _location(inputs, params, ev):
     thresholds = _U["location_travel_min"][ev.level]
+    method = params["method"]
+    if method == "auto":
+        method = "composite" if ev.guideline == "2020trial" and "road_class" in inputs else "travel_time"
+    if method == "composite" and "road_class" not in inputs:
+        raise ValueError("location.method composite needs road_class (the road network density and the trunk lines)")
+    speeds = {int(k): v for k, v in params["road_speed_km_h"].items()}
+    off_road = params["off_road_km_h"]
     if "travel_time" in inputs:
         minutes = inputs["travel_time"]
     else:
-        speeds = {int(k): v for k, v in params["road_speed_km_h"].items()}
-        off_road = params["off_road_km_h"]
         lut = np.full(max(speeds) + 1, off_road, dtype=np.float64)
         for k, v in speeds.items():
             lut[k] = v
@@ -290,8 +309,23 @@ def _location(inputs, params, ev):
         # beyond the last limit every cell is class 5: the search stops there (it sets the halo)
         minutes = ops.travel_time(centres, pace, max_minutes=thresholds[-1], max_speed_m_per_min=max(lut.max(), off_road) * 1000.0 / 60.0,
                                   beyond=np.inf, analysis_resolution_m=params["analysis_resolution_m"])
-    return {"location": ops.grade(minutes, thresholds, better="smaller", name="location",
-                                  attrs={"long_name": f"区位优势度 (travel time, {ev.level} thresholds)"})}
+    access = ops.grade(minutes, thresholds, better="smaller", name="location" if method == "travel_time" else "location_access",
+                       attrs={"long_name": f"区位优势度 (travel time, {ev.level} thresholds)"})
+    if method == "travel_time":
+        return {"location": access}
+    # 2020 composite: 交通网络密度 (km of road per km² in a square window), 交通干线影响度 (distance to trunk lines), 中心城市可达性
+    roads = inputs["road_class"]
+    dx, dy = grid_of(roads).cell_size_m()
+    cell_m = 0.5 * (float(np.mean(dx)) + float(np.mean(dy)))  # a road cell ≈ one cell side of road
+    on_road = ops.map_cells(lambda c: np.where(np.isnan(c), np.nan, (c > 0).astype(np.float32)), roads.astype(np.float32), dtype=np.float32)
+    km_per_km2 = ops.map_cells(lambda f: f * (1000.0 / cell_m), ops.focal(on_road, "mean", "square", radius_m=params["density_window_m"]), dtype=np.float32)
+    density = ops.grade(km_per_km2, params["density_km_per_km2"], better="larger", name="location_density")
+    trunk_km = params["trunk_distance_km"]
+    trunk = ops.distance(isin(roads, params["trunk_codes"]), trunk_km[-1] * 1000.0)
+    trunk_grade = ops.grade(trunk, [1000.0 * k for k in trunk_km], better="smaller", name="location_trunk")
+    location = ops.map_cells(composite_location, density, trunk_grade, access, dtype=np.uint8, name="location",
+                             attrs={"long_name": f"区位优势度 (2020 composite: road density, trunk lines, travel time with {ev.level} thresholds)"})
+    return {"location": location}
 
 
 LOCATION = Model(
@@ -299,7 +333,7 @@ LOCATION = Model(
         name="location",
         title_zh="区位优势度", title_en="Location advantage",
         source="methods.md §5.7 travel time to the centre, upper-inclusive [C-spj EvaluationOfUrbanLocationAdvantage.py exact; C-fe provincial]; "
-        "travel time = cost distance over road speeds [R]",
+        "travel time = cost distance over road speeds [R]; 2020 composite of road density, trunk-line distance and travel time [K-med; R limits]",
         inputs={
             "travel_time": InputDecl("min", "continuous", "travel time to the centre (when given, used as is)", required=False),
             "road_class": InputDecl("class", "categorical", "road class codes (speeds by road_speed_km_h)", required=False),
@@ -307,6 +341,15 @@ LOCATION = Model(
             "czcsxm": InputDecl("class", "categorical", "城镇村属性码: centres are the centre_czcsxm cells when no centres mask", required=False),
         },
         parameters={
+            "method": Parameter("auto", "travel_time (§5.7 table), composite (2020: road density, trunk lines, travel time) or auto "
+                                "(composite in 2020trial when road_class is given)", "methods.md §5.7", choices=("auto", "travel_time", "composite")),
+            "density_window_m": Parameter(_COMPOSITE["density_window_m"], "composite: half-side of the road-density window (m)", _COMPOSITE["source"],
+                                          domain=(30, 50_000, "m")),
+            "density_km_per_km2": Parameter(_COMPOSITE["density_km_per_km2"], "composite: road density limits of grades 1–4 (km/km², lower-inclusive)",
+                                            _COMPOSITE["source"], ascending=False, length=4, domain=(0, 100, "km/km2")),
+            "trunk_codes": Parameter(_COMPOSITE["trunk_codes"], "composite: road_class codes of the trunk lines", _COMPOSITE["source"]),
+            "trunk_distance_km": Parameter(_COMPOSITE["trunk_distance_km"], "composite: distance limits to a trunk line of grades 1–4 (km, upper-inclusive)",
+                                           _COMPOSITE["source"], ascending=True, length=4, domain=(0, 500, "km")),
             "road_speed_km_h": Parameter({1: 80.0, 2: 40.0, 3: 20.0}, "speed by road class code, km/h", "[R] (JTG B01 design speeds, rounded down)", open_keys=True),
             "off_road_km_h": Parameter(5.0, "speed off roads, km/h", "[R]", domain=(0.1, 200, "km/h")),
             "centre_czcsxm": Parameter([201], "CZCSXM codes taken as centres", "methods.md §5.7 [R]"),
@@ -319,4 +362,24 @@ LOCATION = Model(
     _location,
 )
 
-FACTORS = (LAND, WATER, GEOHAZARD, AIR, WATER_ENV, COMFORT, LOCATION)
+def _advantage(inputs, params, ev):
+    return {"urban_advantage": ops.matrix_lookup(params["matrix"], inputs["comfort"], inputs["location"], name="urban_advantage",
+                                                 attrs={"long_name": "城镇综合优势度 (comfort × location)"})}
+
+
+ADVANTAGE = Model(
+    ModelSpec(
+        name="urban_advantage",
+        title_zh="城镇综合优势度", title_en="Urban composite advantage (2019 draft, provincial)",
+        source="methods.md §5.7 2019-draft 城镇综合优势度（省级层面）参考判别矩阵 [C-fe exact]; how it enters the urban class is not "
+        "confirmed, so it is an output only (the §5.8 chain does not read it)",
+        inputs={"comfort": InputDecl("class", "categorical", "climate comfort", producer="comfort"),
+                "location": InputDecl("class", "categorical", "location advantage", producer="location")},
+        parameters={"matrix": Parameter(_U["composite_advantage_matrix"]["matrix"], "舒适度 (rows 好…差) × 区位优势度 (columns) → 1 高 … 5 低",
+                                        _U["composite_advantage_matrix"]["source"], shape=(5, 5), codes=(1, 2, 3, 4, 5))},
+        outputs={"urban_advantage": grades("城镇综合优势度 urban composite advantage (1 高 … 5 低)", FIVE_GRADES)},
+    ),
+    _advantage,
+)
+
+FACTORS = (LAND, WATER, GEOHAZARD, AIR, WATER_ENV, COMFORT, LOCATION, ADVANTAGE)

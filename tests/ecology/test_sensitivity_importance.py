@@ -116,3 +116,26 @@ def test_2020_small_patches_become_important_unless_must_include_and_holes_are_f
     source = out["eco_importance_source"]
     assert I.SOURCE_MEANINGS[source[6, 6] - 1][1] == "small patch downgraded"
     assert I.SOURCE_MEANINGS[source[30, 60] - 1][1] == "hole filled"
+
+
+def test_coastal_erosion_weighted_sum_and_erosion_rate_by_coast_type():
+    # landform codes: 1 bedrock (1), 3 sandy (5), 4 silty-muddy (5); set-up 1.5/3.0 m and wave 0.4/1.0 m, lower-inclusive
+    landform = np.array([[1, 3, 3, 4, 4, 0]], np.int16)
+    setup = np.array([[1.49, 1.5, 3.0, 1.0, 1.0, 2.0]])
+    wave = np.array([[0.39, 0.4, 1.0, 0.1, 0.1, 0.5]])
+    out = run_model("eco_sens_coast", {"coast_landform": landform, "storm_setup": setup, "wave_height": wave})
+    # 0.2·1 + 0.4·1 + 0.4·1 = 1 ; 0.2·5 + 0.4·3 + 0.4·3 = 3.4 ; 0.2·5 + 0.4·5 + 0.4·5 = 5 ; 0.2·5 + 0.8 = 1.8 ; no coast type → nodata
+    assert out["eco_sens_index_coast"][0, :5] == pytest.approx([1.0, 3.4, 5.0, 1.8, 1.8])
+    assert np.isnan(out["eco_sens_index_coast"][0, 5])
+    assert out["eco_sens_coast"].ravel().tolist() == [1, 2, 3, 1, 1, 0]
+    # a retreat of 1.5 m/a is 极敏感 on a sandy coast (≥ 2.0? no: [0.5, 2) → 3 → 敏感) and 敏感 on a muddy one ([1, 10) → 3)
+    rate = np.array([[0.1, 0.1, 0.1, 1.5, 12.0, 1.0]])
+    out = run_model("eco_sens_coast", {"coast_landform": landform, "storm_setup": setup, "wave_height": wave, "coast_erosion_rate": rate})
+    assert out["eco_sens_coast"].ravel().tolist() == [1, 2, 3, 2, 3, 0]
+
+
+def test_coastal_sensitivity_enters_the_integration_with_its_own_source_code():
+    out = run_model("eco_importance", {"eco_service_wc": np.array([[3, 3]], np.uint8), "eco_sens_coast": np.array([[3, 1]], np.uint8)},
+                    params={"min_patch_km2": 0.0})
+    assert out["eco_importance"].ravel().tolist() == [1, 3]
+    assert [I.SOURCE_MEANINGS[c - 1][1] for c in out["eco_importance_source"].ravel()] == ["sensitivity coast", "service wc"]

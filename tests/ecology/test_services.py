@@ -146,3 +146,63 @@ def test_npp_index_for_soil_conservation():
     fk = (k - k.min()) / (k.max() - k.min())
     fs = (inputs["slope"] - 5.0) / 20.0
     np.testing.assert_allclose(out["eco_service_value_sc"].ravel(), inputs["npp"] * (1 - fk) * (1 - fs), rtol=1e-5, atol=1e-4)
+
+
+def test_wind_climate_factor_by_hand():
+    # one month only windy and dry: u 4 m/s, P 10 mm, T 10 °C, RH 0.5 → ETP = 0.19·900·0.5 = 85.5 mm; (85.5 − 10)/85.5 · 64 · 31 / 100
+    u = np.zeros((12, 1)); p = np.full((12, 1), 500.0); t = np.full((12, 1), 10.0); r = np.full((12, 1), 0.5)
+    u[0], p[0] = 4.0, 10.0
+    u[1] = 3.0  # windy but wet (P > ETP): no negative contribution
+    expected = (85.5 - 10.0) / 85.5 * 64.0 * 31.0 / 100.0
+    assert S.wind_climate_factor(u, p, t, r)[0] == pytest.approx(expected, rel=1e-12)
+
+
+def test_wind_npp_index_method():
+    n = 4
+    months = {f"{v}_m{m:02d}": np.full((1, n), val) for v, val in (("wind", 3.0), ("precip", 20.0), ("tmean", 12.0), ("rh", 0.4))
+              for m in range(1, 13)}
+    months["wind_m01"] = np.array([[3.0, 4.0, 5.0, 6.0]])  # F_q grows along the row; everything else equal
+    arrays = {**months, "npp": np.full((1, n), 500.0), "slope": np.array([[0.0, 0.0, 60.0, 0.0]]),
+              "soil_sand": np.full((1, n), 40.0), "soil_silt": np.full((1, n), 40.0), "soil_clay": np.array([[10.0, 10.0, 10.0, 30.0]]),
+              "soil_oc": np.full((1, n), 1.0)}
+    out = run_model("eco_wind", arrays, params={"method": "npp_index"})
+    v = out["eco_service_value_ws"].ravel()
+    # K and F_q are min–max normalised: the first three cells share the largest K (1), F_q rises 0 → 1 along them;
+    # the last cell has the smallest K (clay 30 %: normalised 0), so no service however windy and steep
+    f = S.wind_climate_factor(np.array([[3.0, 4.0, 5.0, 6.0]] + [[3.0] * 4] * 11), np.full((12, 4), 20.0), np.full((12, 4), 12.0),
+                              np.full((12, 4), 0.4))
+    f_norm = (f - f.min()) / (f.max() - f.min())
+    assert v[:3] == pytest.approx(500.0 * f_norm[:3] * [1.0, 1.0, 2.0], rel=1e-6)  # D = 1/cos 60° = 2
+    assert v[3] == 0.0
+
+
+def test_daily_r_factor_through_the_model_uses_the_calendar_of_the_bands():
+    rng = np.random.default_rng(3)
+    rain = rng.gamma(0.6, 12.0, (365, 1, 3))
+    arrays = {f"precip_d{d:02d}": rain[d - 1] for d in range(1, 366)}
+    out = run_model("r_factor", arrays, params={"method": "daily", "first_day": "2021-01-01", "years": 1.0})["r_factor"]
+    warm = (np.arange(365) >= 120) & (np.arange(365) < 273)  # 1 May … 30 Sep 2021 (day-of-year 121–273)
+    assert out.ravel() == pytest.approx(rainfall_erosivity_daily(rain[:, 0, :], warm, 1.0), rel=1e-6)
+    # the same series starting on 1 July puts other days in the warm season
+    shifted = run_model("r_factor", arrays, params={"method": "daily", "first_day": "2021-07-01"})["r_factor"]
+    assert not np.allclose(shifted, out)
+
+
+def test_accumulated_temperature_lapse_correction_is_on_days_not_the_sum():
+    from models.derived import accumulated_temperature
+
+    temps = np.array([-1.0, 0.5, 2.0, 8.0])[:, None]
+    assert accumulated_temperature(temps, np.ones(4))[0] == pytest.approx(10.5)  # 0.5 + 2 + 8
+    # 500 m above the stations: −3 °C on every day → only 8 − 3 = 5 remains (spj's annual-sum correction would give 10.5 − 3·4)
+    assert accumulated_temperature(temps, np.ones(4), np.array([1000.0]), np.array([500.0]))[0] == pytest.approx(5.0)
+    # monthly means × days
+    monthly = np.array([-2.0, 1.0] + [10.0] * 10)[:, None]
+    assert accumulated_temperature(monthly, np.array([31, 28.25] + [30.0] * 10))[0] == pytest.approx(28.25 + 3000.0)
+
+
+def test_at0_is_derived_when_not_given_and_feeds_the_heat_grade():
+    months = {f"tmean_m{m:02d}": np.array([[15.0, 4.0]]) for m in range(1, 13)}  # 15 °C all year → 365.25·15 = 5479 °C·d
+    out = run_model("at0", months)["at0"].ravel()
+    assert out == pytest.approx([365.25 * 15.0, 365.25 * 4.0], rel=1e-6)
+    lapse = run_model("at0", {**months, "dem": np.array([[1500.0, 1500.0]]), "temp_ref_elev": np.array([[500.0, 500.0]])})["at0"].ravel()
+    assert lapse == pytest.approx([365.25 * 9.0, 0.0], rel=1e-6)  # 4 − 6 < 0: no day counts
