@@ -195,6 +195,11 @@ class OutputSpec(_Strict):
     write_inputs: list[str] = Field(default_factory=list)
     #: intermediate outputs to write too (a derived layer such as slope, or an output of a prerequisite model)
     write: list[str] = Field(default_factory=list)
+    #: vector outputs (zones.gpkg …): GeoPackage by default; Shapefile (a folder of .shp with .cpg) and FileGDB on request
+    vector_formats: list[Literal["gpkg", "shp", "filegdb"]] = Field(default_factory=lambda: ["gpkg"], min_length=1)
+    #: "auto": the CGCS2000 3° Gauss–Krüger zone of the grid centre's longitude (EPSG:4534–4554); or EPSG:4490, or any of 4513–4554
+    vector_crs: str = "auto"
+    shp_encoding: Literal["UTF-8", "GBK"] = "UTF-8"
 
     @model_validator(mode="after")
     def _level_fits(self) -> "OutputSpec":
@@ -204,6 +209,16 @@ class OutputSpec(_Strict):
         if self.compress_level is not None and self.compress_level > limits[self.compress]:
             raise ValueError(f"@compress_level: {self.compress} levels go from 1 to {limits[self.compress]}, got {self.compress_level}")
         return self
+
+    @field_validator("vector_crs")
+    @classmethod
+    def _cgcs2000_crs(cls, v: str) -> str:
+        if v == "auto":
+            return v
+        code = v.upper().removeprefix("EPSG:")
+        if not code.isdigit() or not (int(code) == 4490 or 4513 <= int(code) <= 4554):
+            raise ValueError(f"vector_crs must be auto, EPSG:4490 or a CGCS2000 3° Gauss–Krüger zone EPSG:4513–4554 (zones_and_standards.md §3.1), got {v!r}")
+        return f"EPSG:{int(code)}"
 
     @field_validator("tile_size")
     @classmethod

@@ -107,8 +107,13 @@ def folder_lock(folder: Path) -> Iterator[None]:
     try:
         os.write(fd, str(os.getpid()).encode())
         os.close(fd)
-        for stale in folder.glob(f"{PARTIAL_PREFIX}*{PARTIAL_SUFFIX}"):
-            stale.unlink(missing_ok=True)
+        for stale in folder.glob(f"{PARTIAL_PREFIX}*{PARTIAL_SUFFIX}*"):
+            if stale.is_dir():
+                import shutil
+
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
         yield
     finally:
         lock.unlink(missing_ok=True)
@@ -263,6 +268,85 @@ def _xml_text(s: str) -> str:
     return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+VECTOR_SUFFIX = {"gpkg": ".gpkg", "shp": "_shp", "filegdb": ".gdb"}
+VECTOR_DRIVER = {"gpkg": "GPKG", "shp": "ESRI Shapefile", "filegdb": "OpenFileGDB"}
+
+
+@dataclass(frozen=True)
+class VectorOptions:
+    """How vector outputs are written: formats, output CRS (``auto`` = the GK zone of the grid centre) and Shapefile encoding."""
+
+    formats: tuple[str, ...] = ("gpkg",)
+    crs: str = "auto"
+    shp_encoding: str = "UTF-8"
+    run_id: str = ""
+    engine_version: str = ""
+
+
+def vector_crs(option: str, grid: Grid) -> str:
+    """The output CRS of vectors: EPSG:4490, a given GK zone, or (``auto``) the CGCS2000 3° GK zone of the grid centre's longitude."""
+    if option != "auto":
+        return option
+    import pyproj
+
+    from evaluate.ops.vector import gk_zone_epsg
+
+    left, bottom, right, top = grid.bounds
+    lon, _ = pyproj.Transformer.from_crs(grid.crs, "EPSG:4490", always_xy=True).transform((left + right) / 2, (bottom + top) / 2)
+    return f"EPSG:{gk_zone_epsg(lon)}"
+
+
+def write_vector(frame, path: Path, fmt: str, grid: Grid, options: VectorOptions) -> None:
+    """Write a frame of polygons (columns ``layer``, ``geometry`` in the grid's CRS, attribute columns) as one layer per ``layer``.
+
+    GeoPackage and FileGDB hold every layer in one file (folder); Shapefile
+    writes ``<layer>.shp`` with its ``.cpg`` (UTF-8 or GBK) into a folder,
+    field names cut to 10 characters (the zone schemas already fit). Geometries
+    are taken to the output CRS (zones_and_standards.md §3.1); ``TYMJ`` is the
+    planar area there when it is projected (QA only; ``MJ`` stays ellipsoidal),
+    ``RUNID`` and ``ENGVER`` name the run and the engine.
+    """
+    import pyogrio.raw
+    import pyproj
+    import shapely
+
+    target = vector_crs(options.crs, grid)
+    transformer = pyproj.Transformer.from_crs(grid.crs, target, always_xy=True)
+    if fmt in ("shp", "filegdb"):
+        path.mkdir(parents=True, exist_ok=True) if fmt == "shp" else None
+    layers = list(dict.fromkeys(frame["layer"])) if len(frame) else []
+    for i, layer in enumerate(layers):
+        rows = frame[frame["layer"] == layer]
+        geometry = shapely.transform(rows["geometry"].to_numpy(), lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1])))
+        fields = {c: rows[c].to_numpy() for c in rows.columns if c not in ("layer", "geometry")}
+        if pyproj.CRS(target).is_projected:
+            fields["TYMJ"] = np.round(shapely.area(geometry), 2)
+        fields["RUNID"] = np.full(len(rows), options.run_id, dtype=object)
+        fields["ENGVER"] = np.full(len(rows), options.engine_version, dtype=object)
+        names = [n[:10] for n in fields] if fmt == "shp" else list(fields)
+        data = [v.astype(object) if v.dtype.kind in "OUS" else v for v in fields.values()]
+        where = path / f"{layer}.shp" if fmt == "shp" else path
+        kwargs = {"encoding": options.shp_encoding} if fmt == "shp" else {"layer": layer}
+        pyogrio.raw.write(str(where), shapely.to_wkb(geometry), data, fields=names, crs=target, driver=VECTOR_DRIVER[fmt],
+                          geometry_type="Polygon", **kwargs)
+    if not layers and fmt == "gpkg":
+        pyogrio.raw.write(str(path), np.array([], dtype=object), [], fields=[], crs=target, driver="GPKG", layer="empty", geometry_type="Polygon")
+
+
+def _replace(partial: Path, final: Path) -> None:
+    """Rename a finished output into place; a folder (Shapefile set, FileGDB) replaces the previous one."""
+    if partial.is_dir():
+        if final.exists():
+            old = final.with_name(f"{PARTIAL_PREFIX}{final.name}.old.{uuid.uuid4().hex[:8]}")
+            os.replace(final, old)
+            os.replace(partial, final)
+            import shutil
+
+            shutil.rmtree(old, ignore_errors=True)
+            return
+    os.replace(partial, final)
+
+
 def write_rasters(
     outputs: Mapping[str, RasterOutput],
     folder: Path,
@@ -276,6 +360,7 @@ def write_rasters(
     stats: dict | None = None,
     before_commit: Callable[[], None] | None = None,
     tables: Mapping[str, TableOutput] | None = None,
+    vector_options: VectorOptions | None = None,
 ) -> dict[str, Path]:
     """Compute and write every output in one dask pass; return name → final path.
 
@@ -301,13 +386,27 @@ def write_rasters(
     tables : mapping of name → TableOutput, optional
         Tables computed in the same pass as the rasters (their graph shares
         the rasters' intermediates) and written as ``<name>.csv`` (UTF-8 with
-        BOM, so Excel shows the Chinese names), committed with the rasters.
+        BOM, so Excel shows the Chinese names), committed with the rasters;
+        a vector output (``decl.kind == "vector"``) is written in every
+        format of ``vector_options`` (``<name>.gpkg``, ``<name>_shp/``,
+        ``<name>.gdb``), keyed ``<name>`` for the first and
+        ``<name>.<format>`` for the others.
     """
+    vector_options = vector_options or VectorOptions()
     tables = dict(tables or {})
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    finals = {name: folder / f"{name}.tif" for name in outputs} | {name: folder / f"{name}.csv" for name in tables}
-    partials = {name: folder / f"{PARTIAL_PREFIX}{final.name}.{uuid.uuid4().hex[:8]}{PARTIAL_SUFFIX}" for name, final in finals.items()}
+    finals = {name: folder / f"{name}.tif" for name in outputs} | {name: folder / f"{name}.csv" for name, t in tables.items() if t.decl.kind != "vector"}
+    vector_keys = {}
+    for name, t in tables.items():
+        if t.decl.kind == "vector":
+            for k, fmt in enumerate(vector_options.formats):
+                key = name if k == 0 else f"{name}.{fmt}"
+                finals[key] = folder / f"{name}{VECTOR_SUFFIX[fmt]}"
+                vector_keys[key] = (name, fmt)
+    # a vector partial keeps its format's suffix (GDAL's FileGDB driver needs .gdb)
+    partials = {name: folder / (f"{PARTIAL_PREFIX}{final.stem}.{uuid.uuid4().hex[:8]}{PARTIAL_SUFFIX}{final.suffix}" if name in vector_keys
+                                else f"{PARTIAL_PREFIX}{final.name}.{uuid.uuid4().hex[:8]}{PARTIAL_SUFFIX}") for name, final in finals.items()}
     datasets, writers = {}, {}
     try:
         for name, out in outputs.items():
@@ -331,7 +430,12 @@ def write_rasters(
         else:
             frames = _store_distributed(arrays, list(writers.values()), client, progress, [t.table for t in tables.values()])
         for name, frame in zip(tables, frames):
-            frame.to_csv(partials[name], index=False, encoding="utf-8-sig", float_format="%.6f")
+            if tables[name].decl.kind == "vector":
+                for key, (vname, fmt) in vector_keys.items():
+                    if vname == name:
+                        write_vector(frame, partials[key], fmt, grid, vector_options)
+            else:
+                frame.to_csv(partials[name], index=False, encoding="utf-8-sig", float_format="%.6f")
         for writer in writers.values():
             writer.close()  # flushes the last tiles: part of writing
         wall = time.perf_counter() - start
@@ -340,7 +444,8 @@ def write_rasters(
         if stats is not None:
             stats.update(write_s=write_s, wall_s=round(wall, 3))
         for name in finals:
-            _check_not_truncated(partials[name])
+            if partials[name].is_file():
+                _check_not_truncated(partials[name])
         if before_commit is not None:
             before_commit()
         for name, out in outputs.items():
@@ -348,7 +453,7 @@ def write_rasters(
                 atomic_write_text(folder / f"{name}.tif.aux.xml", _aux_xml(out.decl))
                 atomic_write_text(folder / f"{name}.qml", qml_style(out.decl))
         for name in finals:
-            os.replace(partials[name], finals[name])
+            _replace(partials[name], finals[name])
     finally:
         for name, ds in datasets.items():
             # closing a discarded output may fail too (a full disk): it must not stop the cleanup
@@ -358,7 +463,11 @@ def write_rasters(
                 elif not ds.closed:
                     ds.close()
         for tmp in partials.values():
-            if tmp.exists():
+            if tmp.is_dir():
+                import shutil
+
+                shutil.rmtree(tmp, ignore_errors=True)
+            elif tmp.exists():
                 tmp.unlink()
     return finals
 

@@ -20,6 +20,7 @@ import os
 import platform
 import sys
 import threading
+import uuid
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -273,7 +274,7 @@ def build_outputs(config: RunConfig, stack: xr.Dataset) -> tuple[dict[str, io.Ra
             "DUALEVAL_INPUTS": resolved_all[model_name]["inputs"],
             "DUALEVAL_READS": sorted(depends[model_name]),
         }
-        if decl.kind == "table":
+        if decl.kind in ("table", "vector"):
             tables[out_name] = io.TableOutput(out_name, produced[out_name], decl, tags)
         else:
             rasters[out_name] = io.RasterOutput(out_name, produced[out_name], decl, tags)
@@ -402,6 +403,7 @@ def run(config: RunConfig, progress: Callable[[str, int, int], None] | None = No
     """
     steps = StepLog()
     started = dt.datetime.now(dt.timezone.utc)
+    run_id = str(uuid.uuid4())  # RUNID of vector features (zones_and_standards.md §7)
     generated = []
     if config.demo is not None and not all(spec.path.exists() for spec in config.inputs.values()):
         with steps.step("generate demo inputs"):
@@ -442,12 +444,15 @@ def run(config: RunConfig, progress: Callable[[str, int, int], None] | None = No
                 stats=write_stats,
                 before_commit=lambda: _check_unchanged(config, fingerprints),
                 tables=tables,
+                vector_options=io.VectorOptions(tuple(config.outputs.vector_formats), config.outputs.vector_crs, config.outputs.shp_encoding,
+                                                run_id=run_id, engine_version=engine_version()),
             )
         # seconds each output spent in GDAL writes (compression included): writes of several outputs overlap each other and compute
         steps.steps[-1]["gdal_write_s"] = write_stats.get("write_s", {})
         manifest = {
             "engine": {"name": "dualeval", "version": engine_version()},
             "run": {
+                "id": run_id,
                 "name": config.name,
                 "config_file": str(config.source) if config.source else None,
                 "config_sha256": config.fingerprint(),
@@ -470,9 +475,9 @@ def run(config: RunConfig, progress: Callable[[str, int, int], None] | None = No
             # optional inputs that were not available, per model: treated as neutral (no downgrade)
             "missing_optional_inputs": config.plan().missing_optional(),
             "outputs": {
-                n: {"path": str(p), "kind": "table" if n in tables else "raster",
-                    "dtype": (tables[n] if n in tables else outputs[n]).decl.dtype,
-                    "description": (tables[n] if n in tables else outputs[n]).decl.description,
+                n: {"path": str(p), "kind": tables[n.split(".")[0]].decl.kind if n.split(".")[0] in tables else "raster",
+                    "dtype": (tables[n.split(".")[0]] if n.split(".")[0] in tables else outputs[n]).decl.dtype,
+                    "description": (tables[n.split(".")[0]] if n.split(".")[0] in tables else outputs[n]).decl.description,
                     "classes": {c.code: {"zh": c.zh, "en": c.en} for c in outputs[n].decl.classes} if n in outputs else {},
                     **({"content_key": outputs[n].tags[CONTENT_KEY_TAG], "reused": n in reused} if n in outputs else {})}
                 for n, p in {**written, **reused}.items()
@@ -569,5 +574,6 @@ def _output_names(config: RunConfig) -> list[str]:
 
     plan = config.plan()
     names = [o for m in plan.order if m in plan.requested for o in MODELS[m].SPEC.outputs] + list(config.outputs.write)
-    files = [f"{n}.csv" if MODELS[MODELS.producer_of[n]].SPEC.outputs[n].kind == "table" else f"{n}.tif" for n in dict.fromkeys(names)]
+    suffix = {"table": ".csv", "vector": ".gpkg", "raster": ".tif"}
+    files = [f"{n}{suffix[MODELS[MODELS.producer_of[n]].SPEC.outputs[n].kind]}" for n in dict.fromkeys(names)]
     return files + [f"{INPUT_PREFIX}{n}.tif" for n in config.outputs.write_inputs]

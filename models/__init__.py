@@ -7,6 +7,6 @@ when it is built (unique outputs, every producer known, no cycle).
 from __future__ import annotations
 
 from evaluate.modelspec import Registry
-from models import agriculture, capacity, derived, ecology, restoration, urban
+from models import agriculture, capacity, derived, ecology, restoration, urban, zones
 
-MODELS = Registry([*derived.DERIVED, *ecology.MODELS, *agriculture.MODELS, *urban.MODELS, *capacity.MODELS, *restoration.MODELS])
+MODELS = Registry([*derived.DERIVED, *ecology.MODELS, *agriculture.MODELS, *urban.MODELS, *capacity.MODELS, *restoration.MODELS, *zones.MODELS])

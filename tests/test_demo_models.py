@@ -65,6 +65,16 @@ def test_every_output_is_chunk_invariant(demo_run, chunk_size, tmp_path):
         if path.suffix == ".csv":
             pd.testing.assert_frame_equal(pd.read_csv(path), pd.read_csv(other.outputs[name]), check_exact=False, rtol=1e-9)
             continue
+        if path.suffix == ".gpkg":
+            import pyogrio
+
+            for layer, _ in pyogrio.list_layers(path):
+                a, b = pyogrio.raw.read(path, layer=layer), pyogrio.raw.read(other.outputs[name], layer=layer)
+                assert list(a[2]) == list(b[2]), f"{name}/{layer}: geometries differ"  # WKB, bit for bit
+                for field, x, y in zip(a[0]["fields"], a[3], b[3]):
+                    if field != "RUNID":
+                        np.testing.assert_array_equal(x, y, err_msg=f"{name}/{layer}.{field}")
+            continue
         with rasterio.open(path) as a, rasterio.open(other.outputs[name]) as b:
             np.testing.assert_array_equal(a.read(1), b.read(1), err_msg=name)
 
@@ -82,3 +92,37 @@ def test_eager_numpy_run_equals_the_dask_run(demo_run):
             np.testing.assert_allclose(got, expected, rtol=1e-6, atol=0, equal_nan=True, err_msg=name)
         else:
             np.testing.assert_array_equal(got, expected, err_msg=name)
+
+
+def test_the_zone_candidates_as_delivered(demo_run):
+    """zones.gpkg (issue 8 item 3): three layers in the CGCS2000 GK zone of the region, readable Chinese fields, areas as the rasters."""
+    import pyogrio
+    import shapely
+
+    _, result = demo_run
+    path = result.outputs["zones"]
+    assert path.suffix == ".gpkg"
+    layers = {name for name, _ in pyogrio.list_layers(path)}
+    assert layers == {"STBHHX", "YJJBNT", "CZKFBJ"}
+    assert pyogrio.read_info(path, layer="STBHHX")["crs"] == "EPSG:4547"  # CM 114°E: the demo region's zone
+    total = {}
+    for layer in layers:
+        meta, _, geometry, fields = pyogrio.raw.read(path, layer=layer)
+        values = dict(zip(meta["fields"], fields))
+        assert {"BSM", "XZQDM", "KZXLX", "MJ", "MJ_HA", "MJ_MU", "PJDJ", "CZJG", "CZLY", "JCBS", "RUNID", "ENGVER", "TYMJ"} <= set(values)
+        geoms = shapely.from_wkb(geometry)
+        assert shapely.is_valid(geoms).all() and set(shapely.get_type_id(geoms)) == {3}  # polygons only
+        assert all(len(b) == 18 for b in values["BSM"]) and len(set(values["BSM"])) == len(geoms)
+        np.testing.assert_allclose(values["MJ_MU"], np.round(values["MJ"] * 15 / 1e4, 2))
+        total[layer] = float(values["MJ"].sum())
+    assert "生态保护极重要" in set(pyogrio.raw.read(path, layer="STBHHX")[3][list(pyogrio.raw.read(path, layer="STBHHX")[0]["fields"]).index("PJDJ")])
+    with rasterio.open(result.outputs["three_lines"]) as src:
+        lines = src.read(1)
+    for code, layer in ((1, "YJJBNT"), (2, "STBHHX"), (3, "CZKFBJ")):
+        raster_m2 = (lines == code).sum() * 900.0
+        assert total[layer] == pytest.approx(raster_m2, rel=5e-3)  # ellipsoidal vs planar GK cells: within 0.5 %
+    rules = pd.read_csv(result.outputs["zone_rules"], encoding="utf-8-sig")
+    assert {"8 no overlap", "14 UDB expansion multiple", "10 red-line cropland ≥ 5/3 mu released"} <= set(rules["rule"])
+    assert (rules[rules["rule"].str.startswith(("4 ", "7 ", "9 core", "10 ", "14 ", "16 "))]["result"] == "pass").all(), rules
+    summary = pd.read_csv(result.outputs["zone_summary"], encoding="utf-8-sig")
+    assert (summary["udb_multiple"].dropna() <= summary["udb_cap"].max() + 1e-9).all()

@@ -243,6 +243,15 @@ def map_stencil(
     readers = [window_reader(a.data) for a in arrays]
     if any(_is_dask(a) for a in arrays) and all(readers):
         data = _windowed_stencil(func, readers, prepared, halo, row_args, fill, first.shape, dtype, next(a.data.chunks for a in arrays if _is_dask(a)), [a.data for a in arrays])
+    elif any(_is_dask(a) for a in arrays) and halo >= min(first.shape):
+        # a halo as wide as the grid: one task over the whole (small) grid, padded by fill
+        chunks = next(a.data.chunks for a in arrays if _is_dask(a))
+        sources = [prepared(a.data) for a in arrays]
+        sources = [da.pad(s.rechunk(-1) if isinstance(s, da.Array) else da.from_array(s, chunks=-1), halo, mode="constant",
+                          constant_values=fill) for s in sources]
+        rows_padded = [np.pad(np.asarray(arg, dtype=np.float64), halo, mode="edge") for arg in row_args]
+        data = da.map_blocks(lambda *parts: func(*parts, *rows_padded), *[s.rechunk(-1) for s in sources], chunks=((first.shape[0],), (first.shape[1],)),
+                             dtype=dtype, meta=np.empty((0, 0), dtype=dtype)).rechunk(chunks)
     elif any(_is_dask(a) for a in arrays):
         chunks = next(a.data.chunks for a in arrays if _is_dask(a))
         # a halo cannot be wider than a chunk: compute on merged chunks, hand back the caller's

@@ -18,6 +18,7 @@ from typing import Callable, Mapping, Sequence
 import dask
 import dask.array as da
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from evaluate.grid import grid_of
@@ -94,6 +95,17 @@ def lookup(classes: xr.DataArray, table: Sequence[int], name: str | None = None,
 
 
 # ---------------------------------------------------------------- elementwise with small whole arguments
+def _boxed(value) -> np.ndarray:
+    box = np.empty((), dtype=object)
+    box[()] = value
+    return box
+
+
+def _small_value(value):
+    # tables (pandas objects, mappings) go to the function as they are; numbers and sequences as arrays
+    return value if isinstance(value, (pd.DataFrame, pd.Series, Mapping)) else np.asarray(value)
+
+
 def map_cells_with(
     func: Callable[..., np.ndarray],
     *arrays: xr.DataArray,
@@ -106,16 +118,26 @@ def map_cells_with(
 
     ``func(*blocks, *small)``: ``small`` are 0-d or 1-D numpy or dask arrays
     such as lazily computed class breaks (the second pass of an
-    ARCHITECTURE.md class-4 reduction). A lazy small argument makes the result
-    lazy even for numpy rasters; nothing is computed here.
+    ARCHITECTURE.md class-4 reduction), or ``dask.delayed`` objects (a
+    table per admin unit or per patch): ``func`` gets their computed value.
+    A lazy small argument makes the result lazy even for numpy rasters;
+    nothing is computed here.
     """
+    delayed_at = [i for i, s in enumerate(small) if dask.is_dask_collection(s) and not isinstance(s, da.Array)]
+    if delayed_at:
+        # a delayed object travels as a 0-d object array, unwrapped before func sees it
+        small = [da.from_delayed(dask.delayed(_boxed, pure=True)(s), shape=(), dtype=object) if i in delayed_at else s for i, s in enumerate(small)]
+        n_arrays, inner = len(arrays), func
+
+        def func(*args):
+            return inner(*args[:n_arrays], *[a[()] if i in delayed_at else a for i, a in enumerate(args[n_arrays:])])
     first = arrays[0]
     for other in arrays[1:]:
         if other.shape != first.shape or other.dims != first.dims:
             raise ValueError(f"arrays are not aligned: {first.dims}{first.shape} vs {other.dims}{other.shape}")
     lazy_small = [isinstance(s, da.Array) for s in small]
     if not any(_is_dask(a) for a in arrays) and not any(lazy_small):
-        data = func(*[np.asarray(a.data) for a in arrays], *[np.asarray(s) for s in small])
+        data = func(*[np.asarray(a.data) for a in arrays], *[_small_value(s) for s in small])
         return _like(first, data, name, attrs)
     chunks = next((a.data.chunks for a in arrays if _is_dask(a)), first.shape)
     index = "yxzw"[: first.ndim]
@@ -127,7 +149,7 @@ def map_cells_with(
         if lazy:
             args += [s, "".join(next(spare) for _ in range(s.ndim))]
         else:
-            args += [np.asarray(s), None]
+            args += [_small_value(s), None]
     data = da.blockwise(func, index, *args, concatenate=True, dtype=dtype, meta=np.empty((0,) * first.ndim, dtype=dtype))
     return _like(first, data, name, attrs)
 
