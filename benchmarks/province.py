@@ -212,6 +212,18 @@ RECIPES: dict[str, Recipe] = {
     "pbf": Recipe("mask", "mask", MASK, above=0.65),  # existing permanent basic farmland
     # --- restoration
     "mining": Recipe("mask", "mask", MASK, above=0.9),
+    # --- zones (三区三线 candidates): protected areas 1 core / 2 general (most cells none), masks of the avoidance list
+    "pa_zone": Recipe("categorical", "class", CLASSES, codes=(0, 0, 0, 0, 0, 0, 0, 2, 2, 1)),
+    "potential_value": Recipe("mask", "mask", MASK, above=0.9),
+    "unstable_cropland": Recipe("mask", "mask", MASK, above=0.9),
+    "commercial_forest": Recipe("mask", "mask", MASK, above=0.85),
+    "mining_rights": Recipe("mask", "mask", MASK, above=0.92),
+    "flood_storage": Recipe("mask", "mask", MASK, above=0.9),
+    "water_source_1": Recipe("mask", "mask", MASK, above=0.93),
+    "relics_core": Recipe("mask", "mask", MASK, above=0.95),
+    "special_use": Recipe("mask", "mask", MASK, above=0.9),
+    # the NPP-index and daily alternatives are not the defaults: their inputs are left out (the models take the monthly paths)
+    "temp_ref_elev": Recipe("continuous", "m", FIELD, 0.0, 3000.0, supply=False),
 }
 
 
@@ -234,6 +246,10 @@ def _monthly_recipes() -> dict[str, Recipe]:
         out[f"precip_m{m:02d}"] = Recipe("continuous", "mm", FIELD, round(300.0 * share, 2), round(2400.0 * share, 2))
         out[f"tmean_m{m:02d}"] = Recipe("continuous", "degC", FIELD, round(-6.0 + season, 2), round(24.0 + season, 2))
         out[f"rh_m{m:02d}"] = Recipe("continuous", "fraction", FIELD, 0.35, 0.95)
+        out[f"wind_m{m:02d}"] = Recipe("continuous", "m/s", FIELD, 0.5, 8.0, supply=False)
+    for d in range(1, 367):  # daily series (r_factor / at0 method: daily): not supplied, the monthly defaults run
+        out[f"precip_d{d:02d}"] = Recipe("continuous", "mm", LOGFIELD, 0.1, 150.0, supply=False)
+        out[f"tmean_d{d:02d}"] = Recipe("continuous", "degC", FIELD, -20.0, 35.0, supply=False)
     return out
 
 
