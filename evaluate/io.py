@@ -319,7 +319,7 @@ def write_vector(frame, path: Path, fmt: str, grid: Grid, options: VectorOptions
         rows = frame[frame["layer"] == layer]
         geometry = shapely.transform(rows["geometry"].to_numpy(), lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1])))
         fields = {c: rows[c].to_numpy() for c in rows.columns if c not in ("layer", "geometry")}
-        if pyproj.CRS(target).is_projected:
+        if pyproj.CRS(target).is_projected and "MJ" in fields:
             fields["TYMJ"] = np.round(shapely.area(geometry), 2)
         fields["RUNID"] = np.full(len(rows), options.run_id, dtype=object)
         fields["ENGVER"] = np.full(len(rows), options.engine_version, dtype=object)
@@ -327,8 +327,9 @@ def write_vector(frame, path: Path, fmt: str, grid: Grid, options: VectorOptions
         data = [v.astype(object) if v.dtype.kind in "OUS" else v for v in fields.values()]
         where = path / f"{layer}.shp" if fmt == "shp" else path
         kwargs = {"encoding": options.shp_encoding} if fmt == "shp" else {"layer": layer}
+        kind = {1: "LineString", 3: "Polygon"}.get(int(shapely.get_type_id(geometry[0])), "Unknown") if len(geometry) else "Polygon"
         pyogrio.raw.write(str(where), shapely.to_wkb(geometry), data, fields=names, crs=target, driver=VECTOR_DRIVER[fmt],
-                          geometry_type="Polygon", **kwargs)
+                          geometry_type=kind, **kwargs)
     if not layers and fmt == "gpkg":
         pyogrio.raw.write(str(path), np.array([], dtype=object), [], fields=[], crs=target, driver="GPKG", layer="empty", geometry_type="Polygon")
 

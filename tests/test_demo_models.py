@@ -126,3 +126,24 @@ def test_the_zone_candidates_as_delivered(demo_run):
     assert (rules[rules["rule"].str.startswith(("4 ", "7 ", "9 core", "10 ", "14 ", "16 "))]["result"] == "pass").all(), rules
     summary = pd.read_csv(result.outputs["zone_summary"], encoding="utf-8-sig")
     assert (summary["udb_multiple"].dropna() <= summary["udb_cap"].max() + 1e-9).all()
+
+
+def test_the_restoration_vectors_and_county_table(demo_run):
+    """Issue 9 item 4: sources, corridors and priority polygons in CGCS2000 GeoPackages; the per-county table."""
+    import pyogrio
+
+    _, result = demo_run
+    network = result.outputs["network"]
+    assert {name for name, _ in pyogrio.list_layers(network)} <= {"STYD", "STLD"} and "STYD" in {n for n, _ in pyogrio.list_layers(network)}
+    assert pyogrio.read_info(network, layer="STYD")["crs"] == "EPSG:4547"
+    areas = result.outputs["restoration_areas"]
+    meta, _, _, fields = pyogrio.raw.read(areas, layer="XFQY")
+    values = dict(zip(meta["fields"], fields))
+    assert set(values["YXJDJ"]) <= {"优先修复区", "重点修复区", "一般修复区"} and (values["MJ"] > 0).all()
+    with rasterio.open(result.outputs["restoration_priority"]) as src:
+        priority = src.read(1)
+    assert values["MJ"].sum() == pytest.approx(((priority >= 1) & (priority <= 3)).sum() * 900.0, rel=5e-3)
+    summary = pd.read_csv(result.outputs["restoration_summary"], encoding="utf-8-sig")
+    assert {"admin", "priority_1_m2", "pinch_count", "barrier_count", "breakpoint_count"} <= set(summary.columns)
+    assert summary[[f"priority_{k}_m2" for k in range(1, 6)]].to_numpy().sum() == pytest.approx(
+        ((priority >= 1) & (priority <= 5)).sum() * 900.0, rel=1e-9)

@@ -15,6 +15,7 @@ import pandas as pd
 import scipy.ndimage as ndi
 import scipy.sparse as sp
 import xarray as xr
+from affine import Affine
 
 from evaluate import ops
 from evaluate.modelspec import ClassDecl, InputDecl, Model, ModelSpec, OutputDecl, Parameter
@@ -26,6 +27,8 @@ _NET = _R["network"]
 FLAG_PRIORITY, FLAG_PINCH, FLAG_BARRIER, FLAG_BREAK, FLAG_CONFLICT = 1, 2, 4, 8, 16
 #: layers of the solved network, in the order of the stacked result
 LAYERS = ("mcr", "corridor_nlcc", "current_density", "barrier_is", "eco_sources", "pinch", "barrier", "breakpoint")
+#: columns of the links table; ``path`` (cells of the least-cost path on the analysis grid) becomes the corridor polyline
+LINK_COLUMNS = ["source_a", "source_b", "lcd", "effective_resistance", "corridor_cells", "path"]
 
 
 # --------------------------------------------------------------------------- kernels of the network (numpy / scipy, in memory)
@@ -49,6 +52,25 @@ def cost_distance(resistance: np.ndarray, sources: np.ndarray, cell_m: float) ->
     mcp = MCP_Geometric(costs, fully_connected=True, sampling=(cell_m, cell_m))
     cumulative, _ = mcp.find_costs(list(zip(*np.nonzero(sources))))
     return np.where(np.isfinite(resistance), cumulative, np.nan)
+
+
+def least_cost_path(resistance: np.ndarray, source_a: np.ndarray, source_b: np.ndarray, cell_m: float) -> np.ndarray:
+    """The least-cost path from source A to source B: (row, col) cells from A's edge to B's nearest cell.
+
+    Source: methods.md §9.3 item 4 ("the least-cost path is the NLCC == 0
+    ridge traced by back-link") [K-high Linkage Mapper]; the back-links are
+    scikit-image MCP's traceback on the same edge costs as :func:`cost_distance`.
+    """
+    from skimage.graph import MCP_Geometric
+
+    costs = np.where(np.isfinite(resistance), resistance, np.inf)
+    mcp = MCP_Geometric(costs, fully_connected=True, sampling=(cell_m, cell_m))
+    cumulative, _ = mcp.find_costs(list(zip(*np.nonzero(source_a))))
+    ends = np.where(source_b, cumulative, np.inf)
+    end = np.unravel_index(int(np.argmin(ends)), ends.shape)
+    if not np.isfinite(ends[end]):
+        return np.zeros((0, 2), dtype=np.int64)
+    return np.asarray(mcp.traceback(end), dtype=np.int64)
 
 
 def adjacent_pairs(allocation: np.ndarray) -> list[tuple[int, int]]:
@@ -207,7 +229,7 @@ def solve_network(eco_very_important: np.ndarray, resistance: np.ndarray, roads:
     links = []
     count = int(sources.max())
     if count == 0:
-        return out, pd.DataFrame(columns=["source_a", "source_b", "lcd", "effective_resistance", "corridor_cells"])
+        return out, pd.DataFrame(columns=LINK_COLUMNS)
     cwd = np.stack([cost_distance(resistance, sources == k, cell_m) for k in range(1, count + 1)])
     finite = np.where(np.isfinite(cwd), cwd, np.inf)
     mcr = finite.min(axis=0)
@@ -228,7 +250,9 @@ def solve_network(eco_very_important: np.ndarray, resistance: np.ndarray, roads:
         current += amps
         for radius_m in params["barrier_radii_m"]:
             barrier = np.maximum(barrier, barrier_score(lcd, finite[a - 1], finite[b - 1], radius_m / cell_m, cell_m))
-        links.append({"source_a": a, "source_b": b, "lcd": lcd, "effective_resistance": r_eff, "corridor_cells": int((pair_nlcc <= width).sum())})
+        path = least_cost_path(resistance, sources == a, sources == b, cell_m)
+        links.append({"source_a": a, "source_b": b, "lcd": lcd, "effective_resistance": r_eff, "corridor_cells": int((pair_nlcc <= width).sum()),
+                      "path": path})
     valid = np.isfinite(resistance)
     corridor = valid & (nlcc <= width)
     out[LAYERS.index("mcr")] = np.where(valid, np.where(np.isfinite(mcr), mcr, np.nan), np.nan)
@@ -244,7 +268,7 @@ def solve_network(eco_very_important: np.ndarray, resistance: np.ndarray, roads:
         out[LAYERS.index("barrier")] = positive & (barrier >= top)
     if roads is not None:
         out[LAYERS.index("breakpoint")] = corridor & (nlcc <= params["path_tolerance_cost"]) & (roads > 0)
-    return out, pd.DataFrame(links, columns=["source_a", "source_b", "lcd", "effective_resistance", "corridor_cells"])
+    return out, pd.DataFrame(links, columns=LINK_COLUMNS)
 
 
 # --------------------------------------------------------------------------- the model
@@ -312,7 +336,8 @@ def _network(inputs, params, ev):
     # the rasters and the links table read the same solve; dask gives each its own copy of the task when the graph is
     # lowered, so the solve is memoised on the content of its inputs: the second copy waits for the first and reuses it
     stack = da.from_delayed(dask.delayed(lambda *p: _memoised(solve, *p)[0], pure=True)(*parts), shape=(len(LAYERS), rows, cols), dtype=np.float64)
-    links = dask.delayed(lambda *p: _memoised(solve, *p)[1], pure=True)(*parts)
+    solved_links = dask.delayed(lambda *p: _memoised(solve, *p)[1], pure=True)(*parts)
+    links = dask.delayed(lambda t: t.drop(columns=["path"]), pure=True)(solved_links)
     chunks = eco.data.chunks if isinstance(eco.data, da.Array) else None
     out = {}
     for k, name in enumerate(LAYERS):
@@ -341,7 +366,68 @@ def _network(inputs, params, ev):
 
     result["restoration_key_flags"] = ops.map_cells(flags, out["pinch"], out["barrier"], out["breakpoint"], *[inputs[n] for n in present],
                                                     dtype=np.uint8, name="restoration_key_flags")
+    # vectors: source polygons (at the analysis grid's resolution) and least-cost corridor polylines, and the per-county table
+    sources = ops.polygonize(result["eco_sources"])
+    transform = grid.transform * Affine.scale(factor)
+    result["network"] = dask.delayed(network_features, pure=True)(sources, solved_links, transform, str(grid.crs))
+    admin = inputs["admin"] if "admin" in inputs else ops.map_cells(lambda e: np.ones(e.shape, np.int32), eco, dtype=np.int32)
+    result["restoration_summary"] = _summary(admin, inputs.get("restoration_priority"), out)
     return result
+
+
+def network_features(sources: pd.DataFrame, links: pd.DataFrame, transform, crs: str) -> pd.DataFrame:
+    """Layers STYD (生态源地 polygons, ellipsoidal MJ) and STLD (生态廊道: least-cost paths as lines, geodesic length)."""
+    import pyproj
+    import shapely
+
+    rows = [{"layer": "STYD", "YDBH": int(r.value), "MJ": round(float(r.area_m2), 2), "MJ_HA": round(float(r.area_m2) / 1e4, 4),
+             "MJ_MU": round(float(r.area_m2) * 15 / 1e4, 2), "YDA": 0, "YDB": 0, "LCD": np.nan, "REFF": np.nan, "CD": np.nan,
+             "geometry": r.geometry} for r in sources.itertuples()]
+    geod = pyproj.CRS.from_epsg(4490).get_geod()
+    to_lonlat = pyproj.Transformer.from_crs(crs, "EPSG:4490", always_xy=True)
+    for r in links.itertuples():
+        if len(r.path) < 2:
+            continue
+        cols, rows_ = r.path[:, 1] + 0.5, r.path[:, 0] + 0.5  # analysis-cell centres
+        xs, ys = transform * (cols, rows_)
+        line = shapely.LineString(np.column_stack([xs, ys]))
+        lon, lat = to_lonlat.transform(np.asarray(xs), np.asarray(ys))
+        rows.append({"layer": "STLD", "YDBH": 0, "MJ": np.nan, "MJ_HA": np.nan, "MJ_MU": np.nan, "YDA": int(r.source_a), "YDB": int(r.source_b),
+                     "LCD": float(r.lcd), "REFF": float(r.effective_resistance), "CD": round(geod.line_length(lon, lat), 2), "geometry": line})
+    return pd.DataFrame(rows, columns=["layer", "YDBH", "MJ", "MJ_HA", "MJ_MU", "YDA", "YDB", "LCD", "REFF", "CD", "geometry"])
+
+
+def _summary(admin, priority, out):
+    """Per county: area of every restoration-priority class, and area and patch count of pinch points, barriers and breakpoints."""
+    parts = {}
+    if priority is not None:
+        parts["priority"] = ops.zonal_area(admin, priority, unit="m2")
+    for name in ("pinch", "barrier", "breakpoint"):
+        mask = ops.map_cells(lambda m: m > 0, out[name], dtype=bool)
+        parts[name] = ops.zonal_area(admin, mask, unit="m2")
+        parts[f"{name}_patches"] = ops.zonal_area(admin, ops.label(mask), unit="m2")
+
+    def table_(parts):
+        zones = sorted(set().union(*[set(t["zone"]) for t in parts.values()])) if parts else []
+        rows = []
+        for z in zones:
+            row = {"admin": int(z)}
+            if "priority" in parts:
+                t = parts["priority"]
+                for code in range(1, 6):
+                    row[f"priority_{code}_m2"] = float(t[(t["zone"] == z) & (t["class"] == code)]["area_m2"].sum())
+            for name in ("pinch", "barrier", "breakpoint"):
+                t = parts[name]
+                row[f"{name}_m2"] = float(t[(t["zone"] == z) & (t["class"] == 1)]["area_m2"].sum())
+                row[f"{name}_count"] = int((parts[f"{name}_patches"]["zone"] == z).sum())
+            rows.append(row)
+        frame = pd.DataFrame(rows)
+        for column in [c for c in frame.columns if c.endswith("_m2")]:
+            frame[column.replace("_m2", "_ha")] = frame[column] / 1e4
+            frame[column.replace("_m2", "_mu")] = frame[column] * 15 / 1e4
+        return frame
+
+    return dask.delayed(table_, pure=True)(parts)
 
 
 NETWORK = Model(
@@ -356,6 +442,7 @@ NETWORK = Model(
             "landuse": InputDecl("class", "categorical", "三调 land use (resistance)"),
             "roads": InputDecl("mask", "mask", "roads and railways (breakpoints)", required=False),
             "restoration_priority": InputDecl("class", "categorical", "restoration priority (key flag 1)", required=False, producer="restoration_priority"),
+            "admin": InputDecl("class", "categorical", "county codes (restoration_summary)", required=False),
             "conflict_flags": InputDecl("class", "categorical", "conflicts (key flag 16 = C1)", required=False, producer="conflicts"),
         },
         parameters={
@@ -385,6 +472,9 @@ NETWORK = Model(
                           "+".join(e for b, e in ((1, "priority"), (2, "pinch"), (4, "barrier"), (8, "breakpoint"), (16, "conflict")) if k & b),
                           ((41 * k) % 255, (97 * k) % 255, (53 * k) % 255)) for k in range(1, 32))),
             "network_links": OutputDecl("table", "linked source pairs: least-cost distance, effective resistance, corridor cells", kind="table"),
+            "network": OutputDecl("vector", "生态源地 STYD (polygons) and 生态廊道 STLD (least-cost paths), CGCS2000", kind="vector"),
+            "restoration_summary": OutputDecl("table", "per county: restoration-priority class areas; pinch points, barriers and breakpoints "
+                                              "(area and patch count)", kind="table"),
         },
     ),
     _network,

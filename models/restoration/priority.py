@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 
+import dask
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from evaluate import ops
@@ -137,8 +139,26 @@ def priority_class(eco, severity, matrix) -> np.ndarray:
 
 def _priority(inputs, params, ev):
     matrix = params["matrix"]
-    return {"restoration_priority": ops.map_cells(lambda e, s: priority_class(e, s, matrix), inputs["eco_importance"], inputs["severity"],
-                                                  dtype=np.uint8, name="restoration_priority")}
+    priority = ops.map_cells(lambda e, s: priority_class(e, s, matrix), inputs["eco_importance"], inputs["severity"], dtype=np.uint8,
+                             name="restoration_priority")
+    # polygons of the classes to restore (1–3), one per county × class
+    admin = inputs["admin"] if "admin" in inputs else ops.map_cells(lambda p: np.ones(p.shape, np.int32), priority, dtype=np.int32)
+    code = ops.map_cells(lambda z, p: np.where((p >= 1) & (p <= params["vector_max_class"]), z.astype(np.int64) * 10 + p, 0), admin, priority,
+                         dtype=np.int64)
+    polygons = ops.polygonize(code, min_cells=params["vector_min_cells"])
+    return {"restoration_priority": priority, "restoration_areas": dask.delayed(priority_features, pure=True)(polygons)}
+
+
+def priority_features(polygons: pd.DataFrame) -> pd.DataFrame:
+    """Layer XFQY (生态修复分区): one polygon per county × priority class, ellipsoidal MJ in m², ha and mu."""
+    value = polygons["value"].to_numpy(dtype=np.int64)
+    names = {c.code: c.zh for c in PRIORITY_CLASSES}
+    mj = np.round(polygons["area_m2"].to_numpy(), 2)
+    return pd.DataFrame({
+        "layer": "XFQY", "XZQDM": [str(v // 10) for v in value], "YXJDJ": [names[int(v % 10)] for v in value],
+        "YXJBM": (value % 10).astype(np.int32), "MJ": mj, "MJ_HA": np.round(mj / 1e4, 4), "MJ_MU": np.round(mj * 15 / 1e4, 2),
+        "geometry": polygons["geometry"].to_numpy(),
+    })
 
 
 PRIORITY = Model(
@@ -149,10 +169,15 @@ PRIORITY = Model(
         inputs={
             "eco_importance": InputDecl("class", "categorical", "ecological-protection importance", producer="eco_importance"),
             "severity": InputDecl("class", "categorical", "problem severity", producer="restoration_severity"),
+            "admin": InputDecl("class", "categorical", "county codes (XZQDM of the polygons)", required=False),
         },
         parameters={"matrix": Parameter(_R["priority_matrix"]["matrix"], "ECO (rows 1–3) × SEVERITY (columns 0–3) → priority",
-                                        _R["priority_matrix"]["source"], shape=(3, 4), codes=(1, 2, 3, 4, 5))},
-        outputs={"restoration_priority": OutputDecl("uint8", "生态修复优先级 restoration priority", nodata=0, classes=PRIORITY_CLASSES)},
+                                        _R["priority_matrix"]["source"], shape=(3, 4), codes=(1, 2, 3, 4, 5)),
+                    "vector_max_class": Parameter(3, "priority classes 1..this become polygons (1–3: the areas to restore)", "methods.md §9.2 [R]",
+                                                  choices=(1, 2, 3, 4, 5)),
+                    "vector_min_cells": Parameter(1, "polygons of fewer cells are left out of restoration_areas", "[R]", domain=(1, 1e9, "cells"))},
+        outputs={"restoration_priority": OutputDecl("uint8", "生态修复优先级 restoration priority", nodata=0, classes=PRIORITY_CLASSES),
+                 "restoration_areas": OutputDecl("vector", "生态修复分区 polygons (classes 1–3), CGCS2000, MJ ellipsoidal", kind="vector")},
     ),
     _priority,
 )

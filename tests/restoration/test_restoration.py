@@ -135,6 +135,33 @@ def test_network_on_a_small_grid_links_two_sources_and_flags_the_pinch():
     assert out["current_density"][11, 30] > out["current_density"][30, 30]
     assert set(np.unique(out["eco_sources"])) == {0, 1, 2}
     assert out["restoration_key_flags"][11, 30] & N.FLAG_PINCH
+    # the vectors: two source polygons (STYD) and one corridor line (STLD) that runs along the forest strip
+    features = out["network"]
+    sources, lines = features[features["layer"] == "STYD"], features[features["layer"] == "STLD"]
+    assert len(sources) == 2 and sources["MJ"].sum() == pytest.approx(2 * 150 * 900.0, rel=5e-3)
+    assert len(lines) == 1 and lines["geometry"].iloc[0].geom_type == "LineString"
+    ys = np.array(lines["geometry"].iloc[0].coords)[:, 1]
+    middle = np.array(lines["geometry"].iloc[0].coords)[:, 0]
+    inside = (middle > 400_000 + 14 * 30) & (middle < 400_000 + 46 * 30)
+    rows = (2_550_000 - ys[inside]) / 30.0 - 0.5
+    assert ((rows >= 10) & (rows <= 12)).all()  # between the sources the least-cost path stays in the strip's rows 10–12
+    # its geodesic length: at least the gap between the sources (36 cells), and not much more
+    assert 36 * 30 * 0.99 <= lines["CD"].iloc[0] <= 50 * 30
+    summary = out["restoration_summary"]
+    assert summary["pinch_count"].iloc[0] >= 1 and summary["pinch_m2"].iloc[0] > 0
+
+
+def test_least_cost_path_against_a_plain_dijkstra():
+    rng = np.random.default_rng(4)
+    resistance = rng.uniform(1, 20, (15, 18))
+    a, b = np.zeros(resistance.shape, bool), np.zeros(resistance.shape, bool)
+    a[7, 0], b[3, 17] = True, True
+    path = N.least_cost_path(resistance, a, b, 30.0)
+    assert tuple(path[0]) == (7, 0) and tuple(path[-1]) == (3, 17)
+    # the path's cost (ArcGIS edges: length × mean resistance) equals the cost distance to B
+    steps = np.diff(path, axis=0)
+    cost = sum(30.0 * math.hypot(*d) * (resistance[tuple(p)] + resistance[tuple(q)]) / 2 for d, p, q in zip(steps, path[:-1], path[1:]))
+    assert cost == pytest.approx(N.cost_distance(resistance, a, 30.0)[3, 17], rel=1e-9)
 
 
 def test_network_refuses_a_grid_that_would_not_fit():
