@@ -97,14 +97,23 @@ def packed(func, *arrays: xr.DataArray, names: tuple[str, ...]) -> dict[str, xr.
 
     ``func(*blocks) -> tuple of uint8 arrays``; the results travel packed in
     one uint32/uint64 block, so the chain is computed once per block however
-    many of its outputs are written.
+    many of its outputs are written (once per group of 8 outputs beyond 8).
     """
+    if len(names) > 8:
+        out = {}
+        for start in range(0, len(names), 8):
+            group = names[start: start + 8]
+            out.update(packed(lambda *b, s=start, n=len(group): tuple(func(*b))[s: s + n], *arrays, names=group))
+        return out
     n = len(names)
     dtype = np.uint32 if n <= 4 else np.uint64
 
     def pack(*blocks):
         out = np.zeros(blocks[0].shape, dtype=dtype)
-        for i, part in enumerate(func(*blocks)):
+        parts = tuple(func(*blocks))
+        if len(parts) != n:
+            raise ValueError(f"packed: the function returned {len(parts)} layers for {n} names")
+        for i, part in enumerate(parts):
             out |= part.astype(dtype) << dtype(8 * i)
         return out
 

@@ -322,6 +322,7 @@ def _network(inputs, params, ev):
     groups = {float(k): v for k, v in params["resistance_groups"].items()}
     fine_resistance = ops.map_cells(lambda lu: resistance_from_landuse(lu, groups, params["resistance_default"], tuple(params["resistance_clip"])),
                                     inputs["landuse"], dtype=np.float64, name="resistance")
+    fine_resistance = _multiplied(fine_resistance, inputs, params)
     window = {"y": factor, "x": factor}
     coarse_eco = ops.map_cells(lambda e: np.where(e > 0, (e == 1).astype(np.float64), np.nan), eco, dtype=np.float64).coarsen(window, boundary="pad").mean()
     coarse_res = fine_resistance.coarsen(window, boundary="pad").mean()
@@ -373,6 +374,35 @@ def _network(inputs, params, ev):
     admin = inputs["admin"] if "admin" in inputs else ops.map_cells(lambda e: np.ones(e.shape, np.int32), eco, dtype=np.int32)
     result["restoration_summary"] = _summary(admin, inputs.get("restoration_priority"), out)
     return result
+
+
+def resistance_multipliers(eco, slope, footprint, params) -> np.ndarray:
+    """The product of the optional multipliers of §9.3 item 2: by ECO class, by slope class and 1 + w·footprint (all 1 by default) [R]."""
+    out = np.ones(np.shape(eco), dtype=np.float64)
+    by_eco = {int(k): float(v) for k, v in params["eco_multipliers"].items()}
+    for code, factor in by_eco.items():
+        out = np.where(eco == code, out * factor, out)
+    if slope is not None:
+        classes = np.searchsorted(np.asarray(params["slope_breaks_deg"], dtype=np.float64), np.nan_to_num(slope), side="left")
+        out = out * np.asarray(params["slope_multipliers"], dtype=np.float64)[classes]
+    if footprint is not None:
+        out = out * (1.0 + params["footprint_weight"] * np.clip(np.nan_to_num(footprint), 0.0, 1.0))
+    return out
+
+
+def _multiplied(resistance, inputs, params):
+    neutral = (all(float(v) == 1.0 for v in params["eco_multipliers"].values()) and all(float(m) == 1.0 for m in params["slope_multipliers"])
+               and (params["footprint_weight"] == 0 or "human_footprint" not in inputs))
+    if neutral:
+        return resistance
+    extra = [n for n in ("slope", "human_footprint") if n in inputs]
+    low, high = params["resistance_clip"]
+
+    def block(r, e, *more):
+        got = dict(zip(extra, more))
+        return np.clip(r * resistance_multipliers(e, got.get("slope"), got.get("human_footprint"), params), low, high)
+
+    return ops.map_cells(block, resistance, inputs["eco_importance"], *[inputs[n] for n in extra], dtype=np.float64, name="resistance")
 
 
 def network_features(sources: pd.DataFrame, links: pd.DataFrame, transform, crs: str) -> pd.DataFrame:
@@ -443,6 +473,9 @@ NETWORK = Model(
             "roads": InputDecl("mask", "mask", "roads and railways (breakpoints)", required=False),
             "restoration_priority": InputDecl("class", "categorical", "restoration priority (key flag 1)", required=False, producer="restoration_priority"),
             "admin": InputDecl("class", "categorical", "county codes (restoration_summary)", required=False),
+            "slope": InputDecl("degrees", "continuous", "slope (resistance multiplier by slope class)", required=False, producer="slope"),
+            "human_footprint": InputDecl("fraction", "continuous", "human footprint / impervious fraction / normalised night light (0–1)",
+                                         required=False),
             "conflict_flags": InputDecl("class", "categorical", "conflicts (key flag 16 = C1)", required=False, producer="conflicts"),
         },
         parameters={
@@ -454,6 +487,12 @@ NETWORK = Model(
                                            _R["resistance_by_landuse"]["source"], open_keys=True),
             "resistance_default": Parameter(float(_R["resistance_by_landuse"]["default"]), "resistance of every other class", _R["resistance_by_landuse"]["source"]),
             "resistance_clip": Parameter(list(_R["resistance_by_landuse"]["clip"]), "resistance range", _R["resistance_by_landuse"]["source"], ascending=True, length=2),
+            "eco_multipliers": Parameter({1: 1.0, 2: 1.0, 3: 1.0}, "resistance × this by ECO class (e.g. 0.5 / 1 / 2)", "methods.md §9.3 item 2 [R]",
+                                         open_keys=True),
+            "slope_breaks_deg": Parameter([8.0, 15.0, 25.0], "slope classes of the slope multiplier (°, upper-inclusive)", "methods.md §9.3 item 2 [R]",
+                                          ascending=True),
+            "slope_multipliers": Parameter([1.0, 1.0, 1.0, 1.0], "resistance × this per slope class", "methods.md §9.3 item 2 [R]"),
+            "footprint_weight": Parameter(0.0, "resistance × (1 + w · human footprint)", "methods.md §9.3 item 2 [R]", domain=(0, 1000, "1")),
             "corridor_width_cost": Parameter(float(_NET["corridor_width_cost"]), "NLCC cutoff of a corridor (cost units)", _NET["source"], domain=(0, 1e12, "cost")),
             "barrier_radii_m": Parameter(list(_NET["barrier_radii_m"]), "detection radii of barriers, metres", _NET["source"], ascending=True),
             "pinch_top_share": Parameter(_NET["pinch_top_share"], "share of corridor cells with the most current that are pinch points", _NET["source"],

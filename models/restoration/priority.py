@@ -10,7 +10,7 @@ import xarray as xr
 from evaluate import ops
 from evaluate.kernels import trend
 from evaluate.modelspec import ClassDecl, InputDecl, Model, ModelSpec, OutputDecl, Parameter
-from models._common import isin, limits, packed
+from models._common import isin, limits, packed, values
 from models._tables import table
 
 _R = table("restoration")
@@ -23,8 +23,8 @@ PRIORITY_CLASSES = (
     ClassDecl(3, "一般修复区", "general restoration", (250, 220, 120)), ClassDecl(4, "保护保育区", "protection and conservation", (40, 140, 60)),
     ClassDecl(5, "其他", "other", (220, 220, 220)),
 )
-PROBLEMS = ("erosion", "desert", "rocky", "salin", "vegetation", "mining", "conflict")
-LAYERED = PROBLEMS[:-1]  # problems written as their own layer (conflicts are the conflict_flags raster already)
+PROBLEMS = ("erosion", "desert", "rocky", "salin", "vegetation", "mining", "conflict", "fragmentation")
+LAYERED = tuple(p for p in PROBLEMS if p != "conflict")  # problems written as their own layer (conflicts are the conflict_flags raster already)
 
 
 def erosion_severity(soil_loss_t_ha_a, tolerance_t_km2_a, breaks=tuple(_R["erosion_intensity"]["breaks_t_km2_a"])) -> np.ndarray:
@@ -60,11 +60,17 @@ def _severity(inputs, params, ev):
     years = sorted(n for n in inputs if n.startswith("ndvi_y"))
     tolerance, fvc_max = params["tolerance_t_km2_a"], params["degraded_fvc_max"]
     bare = params["bare_landuse"]
-    severe_slope = params["severe_decline_slope"]
+
+    extra, extra_names = [], []
+    if years:
+        extra.append(_vegetation_severity(inputs, years, params))
+        extra_names.append("vegetation")
+    if "landuse" in inputs and params["fragmentation_window_m"] > 0:
+        extra.append(_fragmentation_severity(inputs["landuse"], params))
+        extra_names.append("fragmentation")
 
     def block(fvc, *blocks):
         got = dict(zip(present, blocks[: len(present)]))
-        series = blocks[len(present):]
         degraded = (fvc <= fvc_max) | (np.isin(got["landuse"], bare) if "landuse" in got else False)
         layers = {p: np.zeros(fvc.shape, np.uint8) for p in PROBLEMS}
         if "soil_loss" in got:
@@ -72,12 +78,9 @@ def _severity(inputs, params, ev):
         for p in ("desert", "rocky", "salin"):
             if f"eco_sens_{p}" in got:
                 layers[p] = degraded_severity(got[f"eco_sens_{p}"], degraded)
-        if series:
-            stack = np.stack(series).astype(np.float64)
-            slope, pval = theil_sen_mann_kendall(np.nan_to_num(stack))
-            decline = slope < 0
-            layers["vegetation"] = np.where(decline & (pval < params["alpha"]), np.where(slope < severe_slope, 3, 2),
-                                            np.where(decline, 1, 0)).astype(np.uint8)
+        if extra:
+            for name, layer in zip(extra_names, blocks[len(present):]):
+                layers[name] = np.asarray(layer, dtype=np.uint8)
         if "mining" in got:
             layers["mining"] = np.where(got["mining"] > 0, 3, 0).astype(np.uint8)
         if "conflict_flags" in got:
@@ -88,8 +91,52 @@ def _severity(inputs, params, ev):
         return (worst, which, *[layers[p] for p in LAYERED])
 
     names = ("severity", "severity_source") + tuple(f"severity_{p}" for p in LAYERED)
-    out = packed(block, inputs["fvc"], *[inputs[n] for n in present], *[inputs[n] for n in years], names=names)
+    out = packed(block, inputs["fvc"], *[inputs[n] for n in present], *extra, names=names)
     return out
+
+
+def _vegetation_severity(inputs, years, params):
+    """Significant decline (Mann–Kendall p < α) → 2, and 3 below the P10 of the significant declines' Theil–Sen slopes
+    (or below ``severe_decline_slope`` when ``severe_decline`` is "threshold"); a non-significant decline → 1 (§9.1 [R])."""
+    alpha = params["alpha"]
+
+    def trend(*series):
+        slope, pval = theil_sen_mann_kendall(np.nan_to_num(np.stack(series).astype(np.float64)))
+        # significant declines carry their slope (< 0); a non-significant decline is +1; no decline NaN
+        return np.where(slope < 0, np.where(pval < alpha, slope, 1.0), np.nan).astype(np.float64)
+
+    coded = ops.map_cells(trend, *[inputs[n] for n in years], dtype=np.float64)
+    if params["severe_decline"] == "p10":
+        declines = ops.map_cells(lambda v: np.where(v < 0, v, np.nan), coded, dtype=np.float64)
+        severe = ops.quantile_breaks(declines, 10)  # the first of the 9 breaks is the P10
+    else:
+        severe = np.array([params["severe_decline_slope"]])
+
+    def classify(v, b):
+        p10 = np.asarray(b, dtype=np.float64).ravel()[0]
+        return np.where(v < 0, np.where(v < p10, 3, 2), np.where(v == 1.0, 1, 0)).astype(np.uint8)
+
+    return ops.map_cells_with(classify, coded, small=[severe], dtype=np.uint8)
+
+
+def _fragmentation_severity(landuse, params):
+    """Habitat fragmentation (§9.1 [R]): edge density of natural land (m of natural/other boundary per ha) in a square window,
+    natural cells only, in classes 0–3 by natural breaks of the edge density (the lowest class 0)."""
+    from evaluate.grid import grid_of
+
+    natural_codes = np.array(sorted(params["natural_landuse"]) or [-1])
+    dx, dy = grid_of(landuse).cell_size_m()
+    cell = 0.5 * (float(np.mean(dx)) + float(np.mean(dy)))
+
+    natural = ops.map_cells(lambda lu: np.where(lu > 0, np.isin(lu, natural_codes), np.nan).astype(np.float32), landuse, dtype=np.float32)
+    # an edge cell: natural, with a non-natural cell among its 8 neighbours (the 3 × 3 minimum is 0)
+    edge = ops.map_cells(lambda n, m: np.where(np.isnan(n), np.nan, (n == 1) & (m == 0)).astype(np.float32), natural,
+                         ops.focal(natural, "min", "square", radius_m=cell), dtype=np.float32)
+    density = ops.map_cells(lambda e: e * cell / (cell * cell / 1e4), ops.focal(edge, "mean", radius_m=params["fragmentation_window_m"]),
+                            dtype=np.float32)  # edge cells × cell length per hectare
+    on_natural = ops.map_cells(lambda n, d: np.where(n == 1, d, np.nan).astype(np.float32), natural, density, dtype=np.float32)
+    classes = ops.apply_breaks(on_natural, ops.natural_breaks(on_natural, 4))  # 1 … 4, 0 outside natural land
+    return ops.map_cells(lambda c: np.where(c > 0, c - 1, 0).astype(np.uint8), classes, dtype=np.uint8)
 
 
 SEVERITY = Model(
@@ -97,7 +144,8 @@ SEVERITY = Model(
         name="restoration_severity",
         title_zh="生态问题严重程度", title_en="Ecological-problem severity",
         source="methods.md §9.1: water erosion by SL 190-2007 on A_r; desertification, rocky desertification, salinization on degraded cover; "
-        "vegetation decline (Theil–Sen + Mann–Kendall); mining; conflicts C1; SEVERITY = max [R]",
+        "vegetation decline (Theil–Sen + Mann–Kendall, severe below the P10); habitat fragmentation (edge density of natural land, natural "
+        "breaks); mining; conflicts C1; SEVERITY = max [R]",
         inputs={
             "fvc": InputDecl("fraction", "continuous", "vegetation cover (degraded ≤ 0.2)", producer="fvc"),
             "soil_loss": InputDecl("t/(ha*a)", "continuous", "actual erosion A_r = R·K·LS·C", required=False, producer="eco_soil"),
@@ -117,8 +165,14 @@ SEVERITY = Model(
                                           domain=(0, 1, "fraction")),
             "bare_landuse": Parameter(_R["degraded_cover"]["bare_landuse"], "三调 codes of bare land", _R["degraded_cover"]["source"]),
             "alpha": Parameter(_R["trend"]["alpha"], "significance of the Mann–Kendall test", _R["trend"]["source"], domain=(0, 1, "probability")),
-            "severe_decline_slope": Parameter(-0.01, "Theil–Sen slope (per year) below which a significant decline is severe "
-                                              "(stands for the P10 of the declines)", _R["trend"]["source"]),
+            "severe_decline": Parameter("p10", "a significant decline is severe below the P10 of the significant declines' slopes (p10) "
+                                        "or below severe_decline_slope (threshold)", "methods.md §9.1 [R]", choices=("p10", "threshold")),
+            "severe_decline_slope": Parameter(-0.01, "Theil–Sen slope (per year) of a severe decline when severe_decline is threshold",
+                                              _R["trend"]["source"]),
+            "fragmentation_window_m": Parameter(500.0, "half-side of the window of the natural-land edge density (habitat fragmentation; 0 off)",
+                                                "methods.md §9.1 [R]", domain=(0, 1e5, "m")),
+            "natural_landuse": Parameter([301, 302, 303, 304, 305, 306, 307, 401, 402, 403, 404, 1105, 1106, 1108],
+                                         "三调 codes of natural habitat (林地, 草地, 湿地) for the fragmentation layer", "methods.md §9.1 [R]"),
         },
         outputs={
             "severity": OutputDecl("uint8", "生态问题严重程度 severity (max over problems)", nodata=255, classes=SEVERITY_CLASSES),
@@ -137,16 +191,38 @@ def priority_class(eco, severity, matrix) -> np.ndarray:
     return np.where((eco < 1) | (eco > 3), 0, out).astype(np.uint8)
 
 
+def priority_index(eco, severity) -> np.ndarray:
+    """P = norm(importance score) × norm(severity): (4 − ECO)/3 × SEVERITY/3, NaN where ECO is nodata. Source: methods.md §9.2 continuous [R]."""
+    eco = np.asarray(eco, dtype=np.float64)
+    p = (4.0 - np.clip(eco, 1, 3)) / 3.0 * np.clip(np.asarray(severity, dtype=np.float64), 0, 3) / 3.0
+    return np.where((eco < 1) | (eco > 3), np.nan, p).astype(np.float32)
+
+
 def _priority(inputs, params, ev):
     matrix = params["matrix"]
-    priority = ops.map_cells(lambda e, s: priority_class(e, s, matrix), inputs["eco_importance"], inputs["severity"], dtype=np.uint8,
-                             name="restoration_priority")
+    eco, severity = inputs["eco_importance"], inputs["severity"]
+    index = ops.map_cells(priority_index, eco, severity, dtype=np.float32, name="restoration_priority_index")
+    if params["method"] == "matrix":
+        priority = ops.map_cells(lambda e, s: priority_class(e, s, matrix), eco, severity, dtype=np.uint8, name="restoration_priority")
+    else:
+        # the continuous alternative: P > 0 in 3 classes (1 优先 … 3 一般) by natural breaks or the cumulative 50/80 rule; P = 0 → 4 (极重要) or 5
+        positive = ops.map_cells(lambda p: np.where(p > 0, p, np.nan).astype(np.float32), index, dtype=np.float32)
+        if params["method"] == "continuous_natural_breaks":
+            classes = ops.apply_breaks(positive, ops.natural_breaks(positive, 3), better="larger")
+        else:
+            classes = ops.cumulative_share(positive, shares=(0.5, 0.8))
+
+        def combine(c, e, p):
+            return np.where(np.isnan(p), 0, np.where(p > 0, c, np.where(e == 1, 4, 5))).astype(np.uint8)
+
+        priority = ops.map_cells(combine, classes, eco, index, dtype=np.uint8, name="restoration_priority")
     # polygons of the classes to restore (1–3), one per county × class
     admin = inputs["admin"] if "admin" in inputs else ops.map_cells(lambda p: np.ones(p.shape, np.int32), priority, dtype=np.int32)
     code = ops.map_cells(lambda z, p: np.where((p >= 1) & (p <= params["vector_max_class"]), z.astype(np.int64) * 10 + p, 0), admin, priority,
                          dtype=np.int64)
     polygons = ops.polygonize(code, min_cells=params["vector_min_cells"])
-    return {"restoration_priority": priority, "restoration_areas": dask.delayed(priority_features, pure=True)(polygons)}
+    return {"restoration_priority": priority, "restoration_priority_index": index,
+            "restoration_areas": dask.delayed(priority_features, pure=True)(polygons)}
 
 
 def priority_features(polygons: pd.DataFrame) -> pd.DataFrame:
@@ -173,10 +249,13 @@ PRIORITY = Model(
         },
         parameters={"matrix": Parameter(_R["priority_matrix"]["matrix"], "ECO (rows 1–3) × SEVERITY (columns 0–3) → priority",
                                         _R["priority_matrix"]["source"], shape=(3, 4), codes=(1, 2, 3, 4, 5)),
+                    "method": Parameter("matrix", "matrix (§9.2 table) or the continuous index P classed by natural breaks or the cumulative "
+                                        "50/80 rule", "methods.md §9.2 [R]", choices=("matrix", "continuous_natural_breaks", "continuous_cumulative")),
                     "vector_max_class": Parameter(3, "priority classes 1..this become polygons (1–3: the areas to restore)", "methods.md §9.2 [R]",
                                                   choices=(1, 2, 3, 4, 5)),
                     "vector_min_cells": Parameter(1, "polygons of fewer cells are left out of restoration_areas", "[R]", domain=(1, 1e9, "cells"))},
         outputs={"restoration_priority": OutputDecl("uint8", "生态修复优先级 restoration priority", nodata=0, classes=PRIORITY_CLASSES),
+                 "restoration_priority_index": values("continuous priority index P = norm(importance) × norm(severity)", "1"),
                  "restoration_areas": OutputDecl("vector", "生态修复分区 polygons (classes 1–3), CGCS2000, MJ ellipsoidal", kind="vector")},
     ),
     _priority,

@@ -173,3 +173,70 @@ def test_network_refuses_a_grid_that_would_not_fit():
     params = {k: v["value"] for k, v in MODELS["eco_network"].SPEC.resolve({"analysis_resolution_m": 30.0, "max_memory_gib": 0.01}).items()}
     with pytest.raises(ValueError, match=r"analysis grid of 200 × 200 cells .* needs about .* GiB, over max_memory_gib"):
         MODELS["eco_network"].run({"eco_importance": eco, "landuse": eco.astype(np.int32)}, params, Evaluation())
+
+
+def test_vegetation_decline_is_severe_below_the_p10_of_the_significant_declines():
+    years = 12
+    t = np.arange(years, dtype=np.float64)
+    rates = np.linspace(-0.02, -0.002, 20)  # 20 cells of clean (significant) declines, steepest first
+    series = 0.8 + rates[None, :] * t[:, None]
+    flat = np.full((years, 2), 0.5) + np.array([0.0, 0.001])[None, :] * (t[:, None] % 2)  # no trend
+    stack = np.concatenate([series, flat], axis=1)
+    out = run_model("restoration_severity", {"fvc": np.full((1, 22), 0.8), **{f"ndvi_y{k + 1:02d}": stack[k][None, :] for k in range(years)}})
+    veg = out["severity_vegetation"].ravel()
+    # the P10 of the 20 significant slopes (inverted CDF) is the 2nd steepest: only the steepest lies below it
+    assert veg[0] == 3 and (veg[1:20] == 2).all() and (veg[20:] == 0).all()
+    fixed = run_model("restoration_severity", {"fvc": np.full((1, 22), 0.8), **{f"ndvi_y{k + 1:02d}": stack[k][None, :] for k in range(years)}},
+                      params={"severe_decline": "threshold", "severe_decline_slope": -0.01})
+    assert (fixed["severity_vegetation"].ravel()[:20] == np.where(rates < -0.01, 3, 2)).all()
+
+
+def test_habitat_fragmentation_grows_with_the_edge_density_of_natural_land():
+    n = 60
+    landuse = np.full((n, n), 301, np.int32)          # forest …
+    landuse[:, 30:] = np.where((np.add.outer(np.arange(n), np.arange(30)) % 4) == 0, 103, 301)  # … cut into strips on the right half
+    out = run_model("restoration_severity", {"fvc": np.full((n, n), 0.8), "landuse": landuse}, params={"fragmentation_window_m": 150.0})
+    frag = out["severity_fragmentation"]
+    assert frag[30, 5] == 0 and frag[30, 45] >= 2      # intact forest vs fragmented
+    assert (frag[landuse == 103] == 0).all()           # cropland is not habitat
+    assert out["severity"][30, 45] >= 2 and "fragmentation" in P.PROBLEMS
+
+
+def test_packed_splits_more_than_eight_layers():
+    from models._common import packed
+    from tests.helpers import raster_of
+
+    x = raster_of(np.arange(6, dtype=np.uint8).reshape(2, 3))
+    out = packed(lambda b: tuple((b + k).astype(np.uint8) for k in range(10)), x, names=tuple(f"l{k}" for k in range(10)))
+    assert [int(out[f"l{k}"].values[1, 2]) for k in range(10)] == [5 + k for k in range(10)]
+
+
+@pytest.mark.parametrize("method", ["continuous_natural_breaks", "continuous_cumulative"])
+def test_continuous_priority_alternative(method):
+    eco = np.array([[1, 1, 2, 2, 3, 3, 1, 3]], np.uint8)
+    severity = np.array([[3, 1, 3, 2, 3, 0, 0, 1]], np.uint8)
+    out = run_model("restoration_priority", {"eco_importance": eco, "severity": severity}, params={"method": method})
+    index = out["restoration_priority_index"].ravel()
+    assert index == pytest.approx([1.0, 1 / 3, 2 / 3, 4 / 9, 1 / 3, 0.0, 0.0, 1 / 9])
+    classes = out["restoration_priority"].ravel()
+    assert classes[0] == 1 and classes[5] == 5 and classes[6] == 4  # the highest P is 优先; no problem: 保护保育 (极重要) or 其他
+    assert classes[7] == 3 and set(classes[:5]) <= {1, 2, 3}
+    order = np.argsort(-index[:5])
+    assert (np.diff(classes[:5][order].astype(int)) >= 0).all()  # a larger P never gets a lower-priority class
+
+
+def test_resistance_multipliers_by_eco_slope_and_footprint():
+    params = {"eco_multipliers": {1: 0.5, 2: 1.0, 3: 2.0}, "slope_breaks_deg": [8.0, 15.0, 25.0], "slope_multipliers": [1.0, 1.5, 2.0, 3.0],
+              "footprint_weight": 4.0}
+    m = N.resistance_multipliers(np.array([1, 3, 2, 2]), np.array([8.0, 8.1, 25.0, 30.0]), np.array([0.0, 0.5, 1.0, np.nan]), params)
+    assert m.tolist() == pytest.approx([0.5, 2.0 * 1.5 * 3.0, 1.0 * 2.0 * 5.0, 3.0])
+    # in the model: a village strip made expensive by a steep slope loses its current to the other strip
+    eco = np.full((30, 40), 2, np.uint8)
+    eco[5:25, 1:6] = 1
+    eco[5:25, 34:39] = 1
+    landuse = np.full((30, 40), 103, np.int32)
+    slope = np.zeros((30, 40))
+    slope[:15, 6:34] = 30.0
+    out = run_model("eco_network", {"eco_importance": eco, "landuse": landuse, "slope": slope},
+                    params={"analysis_resolution_m": 30.0, "source_min_km2": 0.05, "slope_multipliers": [1.0, 1.0, 1.0, 10.0]})
+    assert out["current_density"][20, 20] > 5 * out["current_density"][8, 20]
