@@ -92,6 +92,17 @@ def first_present(inputs: dict, *names: str) -> xr.DataArray:
     raise KeyError(names)
 
 
+MU_M2 = 2000.0 / 3.0  # 1 mu
+
+
+def with_ha_and_mu(frame, skip: tuple[str, ...] = ()):
+    """Add ``<x>_ha`` and ``<x>_mu`` beside every ``<x>_m2`` column of an area table (1 mu = 2000/3 m²)."""
+    for column in [c for c in frame.columns if c.endswith("_m2") and c not in skip]:
+        frame[column.replace("_m2", "_ha")] = frame[column] / 1e4
+        frame[column.replace("_m2", "_mu")] = frame[column] / MU_M2
+    return frame
+
+
 def packed(func, *arrays: xr.DataArray, names: tuple[str, ...]) -> dict[str, xr.DataArray]:
     """Run an elementwise ``func`` returning several uint8 rasters once, and split them.
 

@@ -7,12 +7,11 @@ import pandas as pd
 
 from evaluate import ops
 from evaluate.modelspec import ClassDecl, InputDecl, Model, ModelSpec, OutputDecl, Parameter
-from models._common import isin, packed
+from models._common import MU_M2, isin, packed, with_ha_and_mu
 from models._tables import table
 
 _CAP = table("capacity")["carrying_defaults"]
 _LU = table("landuse")
-MU_M2 = 2000.0 / 3.0
 EXCLUDED = 100  # class code of 极重要 cells in the zonal table
 UNIT_KEYS = ("w_total_m3", "r_ag", "q_irr_m3_per_mu", "a_rainfed_ha", "w_unreasonable_m3", "r_li", "q_pc_m3", "a_pc_m2")
 
@@ -61,11 +60,7 @@ def _scale_table(agri: pd.DataFrame, urban: pd.DataFrame, units: dict, defaults:
         row = {"admin": int(z), **{k: unit.get(k) for k in UNIT_KEYS}}
         row.update(carrying_scale(float(a.get(z, 0.0)), float(u.get(z, 0.0)), unit))
         rows.append(row)
-    frame = pd.DataFrame(rows)
-    for col in [c for c in frame.columns if c.endswith("_m2") and c not in ("a_pc_m2",)]:
-        frame[col.replace("_m2", "_ha")] = frame[col] / 1e4
-        frame[col.replace("_m2", "_mu")] = frame[col] / MU_M2
-    return frame
+    return with_ha_and_mu(pd.DataFrame(rows), skip=("a_pc_m2",))
 
 
 def _carrying(inputs, params, ev):

@@ -19,7 +19,7 @@ from affine import Affine
 
 from evaluate import ops
 from evaluate.modelspec import ClassDecl, InputDecl, Model, ModelSpec, OutputDecl, Parameter
-from models._common import values
+from models._common import values, with_ha_and_mu
 from models._tables import table
 
 _R = table("restoration")
@@ -451,11 +451,7 @@ def _summary(admin, priority, out):
                 row[f"{name}_m2"] = float(t[(t["zone"] == z) & (t["class"] == 1)]["area_m2"].sum())
                 row[f"{name}_count"] = int((parts[f"{name}_patches"]["zone"] == z).sum())
             rows.append(row)
-        frame = pd.DataFrame(rows)
-        for column in [c for c in frame.columns if c.endswith("_m2")]:
-            frame[column.replace("_m2", "_ha")] = frame[column] / 1e4
-            frame[column.replace("_m2", "_mu")] = frame[column] * 15 / 1e4
-        return frame
+        return with_ha_and_mu(pd.DataFrame(rows))
 
     return dask.delayed(table_, pure=True)(parts)
 

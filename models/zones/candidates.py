@@ -17,13 +17,12 @@ import xarray as xr
 from evaluate import ops
 from evaluate.grid import grid_of
 from evaluate.modelspec import ClassDecl, InputDecl, Model, ModelSpec, OutputDecl, Parameter
-from models._common import packed
+from models._common import MU_M2, packed, with_ha_and_mu
 from models._tables import table
 
 _Z = table("zones")
 _RL, _SC, _UDB, _CHK = _Z["red_line"], _Z["stable_cropland"], _Z["urban_boundary"], _Z["checks"]
 _LU = table("landuse")
-MU_M2 = 2000.0 / 3.0
 CONFLICTS = {int(k): v for k, v in _RL["conflict_codes"].items()}
 THREE_LINES = {1: ("永久基本农田", "YJJBNT"), 2: ("生态保护红线", "STBHHX"), 3: ("城镇开发边界", "CZKFBJ")}
 OPTIONAL_MASKS = ("pbf", "nature_reserve_core", "potential_value", "must_include", "unstable_cropland", "commercial_forest",
@@ -306,11 +305,7 @@ def county_summary(parts: dict, thresholds: pd.DataFrame) -> pd.DataFrame:
             "contested_m2": _area(parts["claims"], z, (3, 5, 6, 7)),
         }
         rows.append(row)
-    frame = pd.DataFrame(rows)
-    for column in [c for c in frame.columns if c.endswith("_m2")]:
-        frame[column.replace("_m2", "_ha")] = frame[column] / 1e4
-        frame[column.replace("_m2", "_mu")] = frame[column] / MU_M2
-    return frame
+    return with_ha_and_mu(pd.DataFrame(rows))
 
 
 def rule_report(summary: pd.DataFrame, parts: dict, params: dict, province_type, polygons: pd.DataFrame | None = None) -> pd.DataFrame:
