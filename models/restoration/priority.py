@@ -171,8 +171,8 @@ SEVERITY = Model(
                                               _R["trend"]["source"]),
             "fragmentation_window_m": Parameter(500.0, "half-side of the window of the natural-land edge density (habitat fragmentation; 0 off)",
                                                 "methods.md §9.1 [R]", domain=(0, 1e5, "m")),
-            "natural_landuse": Parameter([301, 302, 303, 304, 305, 306, 307, 401, 402, 403, 404, 1105, 1106, 1108],
-                                         "三调 codes of natural habitat (林地, 草地, 湿地) for the fragmentation layer", "methods.md §9.1 [R]"),
+            "natural_landuse": Parameter(_R["fragmentation"]["natural_landuse"], "三调 codes of natural habitat (林地, 草地, 湿地) for the "
+                                         "fragmentation layer", _R["fragmentation"]["source"]),
         },
         outputs={
             "severity": OutputDecl("uint8", "生态问题严重程度 severity (max over problems)", nodata=255, classes=SEVERITY_CLASSES),

@@ -350,11 +350,9 @@ def rule_report(summary: pd.DataFrame, parts: dict, params: dict, province_type,
 
 
 LINE_CODES = {1: "01", 2: "02", 3: "03"}
-#: CZJG 处置结果 (01 保留, 03 调入) and CZLY 处置理由 per line and origin (zones_and_standards.md §7) [R codes]
-DISPOSAL = {(1, 1): ("01", "P01", "现状永久基本农田"), (1, 2): ("03", "P02", "稳定耕地且农业适宜"), (1, 3): ("03", "C12", "红线内≥5/3亩稳定耕地调出"),
-            (2, 1): ("01", "R01", "生态保护极重要/自然保护地"),
-            (3, 1): ("03", "U01", "城镇集中建设区"), (3, 2): ("03", "U02", "城镇弹性发展区"), (3, 3): ("03", "U03", "特别用途区")}
-PJDJ = {1: "农业生产适宜", 2: "生态保护极重要", 3: "城镇建设适宜"}
+#: CZJG 处置结果 and CZLY 处置理由 per (line, origin), and PJDJ per line (models/tables/zones.yaml)
+DISPOSAL = {tuple(int(x) for x in k.split(".")): tuple(v) for k, v in _Z["disposal"].items() if k not in ("source", "evaluation_class")}
+PJDJ = {int(k): v for k, v in _Z["disposal"]["evaluation_class"].items()}
 
 
 def zone_features(polygons: pd.DataFrame, rules: pd.DataFrame) -> pd.DataFrame:
