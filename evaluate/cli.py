@@ -204,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 class _Terminated(KeyboardInterrupt):
-    """SIGTERM, unwound like Ctrl-C: writers closed, hidden partial files removed, the folder's lock released."""
+    """SIGTERM, unwound like Ctrl-C: writers closed, finished blocks kept for a resumed run, the folder's lock released."""
 
 
 def _raise_terminated(signum, frame) -> None:
@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {line}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt as exc:
-        print("interrupted; no partial output was left in place", file=sys.stderr)
+        print("interrupted; nothing was committed (finished blocks are kept hidden: running the same config again resumes them)", file=sys.stderr)
         return 128 + signal.SIGTERM if isinstance(exc, _Terminated) else 130
     except Exception as exc:  # a bug of ours, not a user mistake: one line here, the traceback in a file
         log_path = _write_traceback(getattr(args, "log_folder", None))

@@ -246,6 +246,8 @@ class ComputeSpec(_Strict):
     threads_per_worker: int | None = None
     # a run larger than this is refused before anything is read: 1e11 is a 10 m grid of all China; Tibet at 30 m is 2.3e9
     max_cells: float = Field(1e11, gt=0)
+    # how often each output's finished blocks are made durable for a resumed run (0: never, nothing to resume)
+    checkpoint_s: float = Field(60.0, ge=0)
 
     @field_validator("chunk_size")
     @classmethod

@@ -15,6 +15,7 @@ import os
 import threading
 import time
 import uuid
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping
@@ -34,6 +35,10 @@ log = logging.getLogger("dualeval")
 
 PARTIAL_PREFIX = "."
 PARTIAL_SUFFIX = ".partial"
+# a raster partial that a later run of the same output (same content key) may resume, block by block
+RESUME_MARK = ".resume"
+# what an output is a function of, hashed (inputs, parameters, code): set by the runner, read for reuse and resume
+CONTENT_KEY_TAG = "DUALEVAL_CONTENT_KEY"
 
 
 class OutputError(ValueError):
@@ -108,6 +113,8 @@ def folder_lock(folder: Path) -> Iterator[None]:
         os.write(fd, str(os.getpid()).encode())
         os.close(fd)
         for stale in folder.glob(f"{PARTIAL_PREFIX}*{PARTIAL_SUFFIX}*"):
+            if f"{RESUME_MARK}{PARTIAL_SUFFIX}" in stale.name:
+                continue  # resumable blocks: :func:`write_rasters` resumes them or removes them
             if stale.is_dir():
                 import shutil
 
@@ -172,41 +179,115 @@ class _WindowWriter:
     but different handles are), so the blocks of several outputs are written
     at once, and ``seconds`` adds up the time spent writing, for the share of
     the run's wall time that writing takes.
+
+    With a ``journal``, the writer checkpoints every ``checkpoint_s`` seconds:
+    it closes the dataset (GDAL writes the tile index, so the file is a valid
+    GeoTIFF holding every block written so far), reopens it for update, and
+    appends those blocks' windows and CRC-32s to the journal (fsync'd). A run
+    killed at any moment leaves a file and a journal from which
+    :func:`_resume` recovers every checkpointed block and verifies it.
     """
 
-    def __init__(self, dataset):
+    def __init__(self, dataset, journal: Path | None = None, checkpoint_s: float = 0.0):
         self.dataset = dataset
         self.lock = threading.Lock()
         self.seconds = 0.0
+        self.journal, self.checkpoint_s = journal, checkpoint_s
+        self.pending: list[str] = []
+        self.last_checkpoint = time.monotonic()
 
     def __setitem__(self, key, value):
         rows, cols = key
         window = Window(cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start)
-        block = np.asarray(value, dtype=self.dataset.dtypes[0])
+        block = np.ascontiguousarray(value, dtype=self.dataset.dtypes[0])
         with self.lock:
             if self.dataset.closed:  # a task still running after the run failed: its output is being discarded
                 raise OutputError("output closed after the run failed")
             start = time.perf_counter()
             try:
                 self.dataset.write(block, 1, window=window)
+                if self.journal is not None:
+                    self.pending.append(f"{rows.start} {rows.stop} {cols.start} {cols.stop} {zlib.crc32(block.tobytes())}\n")
+                    if time.monotonic() - self.last_checkpoint >= self.checkpoint_s:
+                        self._checkpoint(reopen=True)
             except (rasterio.errors.RasterioIOError, OSError) as exc:
                 raise OutputError(_write_failure(self.dataset.name, exc)) from None
             self.seconds += time.perf_counter() - start
 
-    def close(self) -> None:
+    def _checkpoint(self, reopen: bool) -> None:
+        """Flush the file (close), then journal the blocks it now holds; called under the lock."""
+        path = self.dataset.name
+        self.dataset.close()
+        _fsync(path)
+        if reopen:
+            self.dataset = rasterio.open(path, "r+", NUM_THREADS="ALL_CPUS")
+        if self.pending:
+            with open(self.journal, "a", encoding="ascii") as f:
+                f.writelines(self.pending)
+                f.flush()
+                os.fsync(f.fileno())
+            self.pending = []
+        self.last_checkpoint = time.monotonic()
+
+    def close(self, keep_for_resume: bool = False) -> None:
         """Close the dataset once no block is being written into it.
 
         When one task fails, dask raises in the caller while other threads
         may still be writing blocks: closing under the same lock waits for
         the write in flight (closing a GDAL handle under a writing thread
         crashes the process) and makes any later write fail harmlessly.
+        ``keep_for_resume`` (an interrupted run) journals the blocks written
+        since the last checkpoint, so a re-run need not compute them again.
         """
         with self.lock:
             if not self.dataset.closed:
                 try:
-                    self.dataset.close()  # flushes the last tiles
+                    if keep_for_resume and self.journal is not None:
+                        self._checkpoint(reopen=False)
+                    else:
+                        self.dataset.close()  # flushes the last tiles
                 except (rasterio.errors.RasterioIOError, OSError) as exc:
                     raise OutputError(_write_failure(self.dataset.name, exc)) from None
+
+
+def _fsync(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _journal_path(partial: Path) -> Path:
+    return partial.with_name(partial.name + ".blocks")
+
+
+def _resume(partial: Path, key: str, shape: tuple[int, int]):
+    """Reopen a resumable partial raster and return ``(dataset, done)``, or ``(None, set())`` if it cannot be trusted.
+
+    ``done`` holds the windows ``(row0, row1, col0, col1)`` the journal lists
+    whose pixels read back with the journalled CRC-32: a block torn by a
+    crash, or written after the last checkpoint, is simply computed again.
+    """
+    journal = _journal_path(partial)
+    try:
+        lines = journal.read_text(encoding="ascii").splitlines()
+        header = json.loads(lines[0])
+        if header != {"key": key, "shape": list(shape)}:
+            return None, set()
+        dataset = rasterio.open(partial, "r+", NUM_THREADS="ALL_CPUS")
+    except (OSError, ValueError, IndexError, rasterio.errors.RasterioError):
+        return None, set()
+    done = set()
+    try:
+        for line in lines[1:]:
+            r0, r1, c0, c1, crc = (int(v) for v in line.split())
+            block = dataset.read(1, window=Window(c0, r0, c1 - c0, r1 - r0))
+            if zlib.crc32(np.ascontiguousarray(block).tobytes()) == crc:
+                done.add((r0, r1, c0, c1))
+    except (ValueError, rasterio.errors.RasterioError):
+        pass  # a torn journal line or tile: the blocks verified so far stand
+    return dataset, done
 
 
 def _check_not_truncated(path: Path) -> None:
@@ -362,6 +443,8 @@ def write_rasters(
     before_commit: Callable[[], None] | None = None,
     tables: Mapping[str, TableOutput] | None = None,
     vector_options: VectorOptions | None = None,
+    checkpoint_s: float = 0.0,
+    resume: bool = True,
 ) -> dict[str, Path]:
     """Compute and write every output in one dask pass; return name → final path.
 
@@ -392,6 +475,15 @@ def write_rasters(
         format of ``vector_options`` (``<name>.gpkg``, ``<name>_shp/``,
         ``<name>.gdb``), keyed ``<name>`` for the first and
         ``<name>.<format>`` for the others.
+    checkpoint_s : float
+        Above 0, a raster output that carries a content key
+        (:data:`CONTENT_KEY_TAG`) is written into a resumable partial file
+        checkpointed at this interval (see :class:`_WindowWriter`); an
+        interrupted run (Ctrl-C, SIGTERM, SIGKILL, a crash) leaves it hidden
+        in the folder, and the next run with the same key writes only the
+        blocks it lacks. The blocks are the same bits either way.
+    resume : bool
+        ``False`` (``--force``) discards resumable partial files instead.
     """
     vector_options = vector_options or VectorOptions()
     tables = dict(tables or {})
@@ -408,13 +500,31 @@ def write_rasters(
     # a vector partial keeps its format's suffix (GDAL's FileGDB driver needs .gdb)
     partials = {name: folder / (f"{PARTIAL_PREFIX}{final.stem}.{uuid.uuid4().hex[:8]}{PARTIAL_SUFFIX}{final.suffix}" if name in vector_keys
                                 else f"{PARTIAL_PREFIX}{final.name}.{uuid.uuid4().hex[:8]}{PARTIAL_SUFFIX}") for name, final in finals.items()}
-    datasets, writers = {}, {}
+    keys = {name: out.tags.get(CONTENT_KEY_TAG) for name, out in outputs.items()}
+    resumable = {name for name in outputs if keys[name] and checkpoint_s > 0}
+    for name in resumable:  # named by the content key: a re-run of the same output finds it
+        partials[name] = folder / f"{PARTIAL_PREFIX}{name}.tif.{keys[name][:16]}{RESUME_MARK}{PARTIAL_SUFFIX}"
+    wanted = {p for n in resumable for p in (partials[n], _journal_path(partials[n]))} if resume else set()
+    for stale in folder.glob(f"{PARTIAL_PREFIX}*{RESUME_MARK}{PARTIAL_SUFFIX}*"):
+        if stale not in wanted:  # another key (changed inputs, parameters or code), or --force
+            stale.unlink(missing_ok=True)
+    datasets, writers, done = {}, {}, {}
+    interrupted = False
     try:
         for name, out in outputs.items():
             if out.array.shape != grid.shape:
                 raise OutputError(f"output {name} has shape {out.array.shape}, not the grid's {grid.shape}")
+            ds, done[name] = (None, set())
+            if name in resumable and partials[name].exists():
+                ds, done[name] = _resume(partials[name], keys[name], grid.shape)
+                if ds is not None:
+                    datasets[name] = ds
+                    continue
+                partials[name].unlink(missing_ok=True)
             ds = rasterio.open(partials[name], "w", **_profile(grid, out.decl, compress, tile_size, compress_level))
             datasets[name] = ds
+            if name in resumable:
+                atomic_write_text(_journal_path(partials[name]), json.dumps({"key": keys[name], "shape": list(grid.shape)}) + "\n")
             if out.decl.is_class:
                 ds.write_colormap(1, _colormap(out.decl))
                 ds.update_tags(1, **{f"CLASS_{c.code}": f"{c.zh} {c.en}" for c in out.decl.classes})
@@ -424,12 +534,16 @@ def write_rasters(
             ds.update_tags(**{k: (v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)) for k, v in out.tags.items()})
         arrays = [outputs[n].array.data if isinstance(outputs[n].array.data, da.Array) else da.from_array(outputs[n].array.data, chunks=-1) for n in outputs]
         arrays = [a.astype(outputs[n].decl.dtype) for a, n in zip(arrays, outputs)]
-        writers = {n: _WindowWriter(datasets[n]) for n in outputs}
+        writers = {n: _WindowWriter(datasets[n], _journal_path(partials[n]) if n in resumable else None, checkpoint_s) for n in outputs}
+        resumed = {n: len(d) for n, d in done.items() if d}
+        if resumed:
+            log.info("resuming %d output(s) of an interrupted run: %s blocks already written", len(resumed), ", ".join(f"{n} {k}" for n, k in resumed.items()))
         start = time.perf_counter()
+        skip = [done[n] for n in outputs]
         if client is None:
-            frames = _store_local(arrays, list(writers.values()), progress, [t.table for t in tables.values()])
+            frames = _store_local(arrays, list(writers.values()), progress, [t.table for t in tables.values()], skip)
         else:
-            frames = _store_distributed(arrays, list(writers.values()), client, progress, [t.table for t in tables.values()])
+            frames = _store_distributed(arrays, list(writers.values()), client, progress, [t.table for t in tables.values()], skip)
         for name, frame in zip(tables, frames):
             if tables[name].decl.kind == "vector":
                 for key, (vname, fmt) in vector_keys.items():
@@ -443,7 +557,7 @@ def write_rasters(
         write_s = {n: round(w.seconds, 3) for n, w in writers.items()}
         log.info("compute and write: %.2f s; GDAL writes %.2f s in all (%s)", wall, sum(write_s.values()), ", ".join(f"{n} {s:.2f} s" for n, s in write_s.items()))
         if stats is not None:
-            stats.update(write_s=write_s, wall_s=round(wall, 3))
+            stats.update(write_s=write_s, wall_s=round(wall, 3), resumed_blocks=resumed)
         for name in finals:
             if partials[name].is_file():
                 _check_not_truncated(partials[name])
@@ -455,15 +569,23 @@ def write_rasters(
                 atomic_write_text(folder / f"{name}.qml", qml_style(out.decl))
         for name in finals:
             _replace(partials[name], finals[name])
+        for name in resumable:
+            _journal_path(partials[name]).unlink(missing_ok=True)
+    except KeyboardInterrupt:
+        interrupted = True  # Ctrl-C or SIGTERM: keep the finished blocks for the next run
+        raise
     finally:
         for name, ds in datasets.items():
             # closing a discarded output may fail too (a full disk): it must not stop the cleanup
             with contextlib.suppress(OutputError, rasterio.errors.RasterioIOError, OSError):
                 if name in writers:
-                    writers[name].close()
+                    writers[name].close(keep_for_resume=interrupted)
                 elif not ds.closed:
                     ds.close()
-        for tmp in partials.values():
+        for name, tmp in partials.items():
+            if interrupted and name in resumable:
+                continue
+            _journal_path(tmp).unlink(missing_ok=True)
             if tmp.is_dir():
                 import shutil
 
@@ -486,29 +608,51 @@ class _Counter(dask.callbacks.Callback):
                 self.progress(self.done, self.total)
 
 
-def _store_local(arrays, writers, progress, tables=()) -> list:
-    """Store the rasters and compute the tables in one ``dask.compute`` (shared intermediates run once)."""
-    total = sum(a.npartitions for a in arrays)
+def _blocks(array: da.Array, skip: set, optimize: bool = False) -> Iterator[tuple[tuple[slice, slice], object]]:
+    """``(window, delayed block)`` for every block of ``array`` whose window ``(row0, row1, col0, col1)`` is not in ``skip``.
+
+    Unoptimised by default: in one ``dask.compute`` with other outputs, fused
+    tasks would get new keys and compute the intermediates they share twice.
+    """
+    offsets = [np.cumsum((0,) + c) for c in array.chunks]
+    blocks = array.to_delayed(optimize_graph=optimize).ravel()
+    for index, block in zip(np.ndindex(*array.numblocks), blocks):
+        key = tuple(slice(int(offsets[d][i]), int(offsets[d][i + 1])) for d, i in enumerate(index))
+        if (key[0].start, key[0].stop, key[1].start, key[1].stop) not in skip:
+            yield key, block
+
+
+def _put(writer: _WindowWriter, key: tuple[slice, slice], block: np.ndarray) -> None:
+    writer[key] = block
+
+
+def _store_local(arrays, writers, progress, tables=(), skip=None) -> list:
+    """Store the rasters and compute the tables in one ``dask.compute`` (shared intermediates run once).
+
+    A resumed output (windows in ``skip``) stores only its missing blocks;
+    the tasks of its written blocks are culled from the graph.
+    """
+    skip = skip or [set()] * len(arrays)
+    whole = [(a, w) for a, w, s in zip(arrays, writers, skip) if not s]
     # each writer locks its own dataset: a run-wide lock would serialise the outputs' writes
-    store = da.store(arrays, writers, lock=False, compute=False) if arrays else None
+    store = da.store([a for a, _ in whole], [w for _, w in whole], lock=False, compute=False) if whole else None
+    rest = [dask.delayed(_put)(w, key, block, dask_key_name=("store-resume", f"{n}-{key[0].start}-{key[1].start}"))
+            for n, (a, w, s) in enumerate(zip(arrays, writers, skip)) if s for key, block in _blocks(a, s)]
+    total = sum(a.npartitions for a, _ in whole) + len(rest)
     with _Counter(total, progress) if progress else contextlib.nullcontext():
         # unfused: a task shared by a raster and a table (e.g. the network solve) must stay one task, not be fused into both
-        _, *frames = dask.compute(store, *tables, optimize_graph=not tables)
+        _, _, *frames = dask.compute(store, rest, *tables, optimize_graph=not tables and not rest)
     if progress:
         progress(total, total)
     return frames
 
 
-def _store_distributed(arrays, writers, client, progress, tables=()) -> list:
+def _store_distributed(arrays, writers, client, progress, tables=(), skip=None) -> list:
     from distributed import as_completed
 
+    skip = skip or [set()] * len(arrays)
     table_futures = client.compute(list(tables)) if tables else []
-    jobs = []
-    for array, writer in zip(arrays, writers):
-        offsets = [np.cumsum((0,) + c) for c in array.chunks]
-        for index, block in zip(np.ndindex(*array.numblocks), array.to_delayed().ravel()):
-            key = tuple(slice(offsets[d][i], offsets[d][i + 1]) for d, i in enumerate(index))
-            jobs.append((writer, key, block))
+    jobs = [(writer, key, block) for array, writer, s in zip(arrays, writers, skip) for key, block in _blocks(array, s, optimize=True)]
     total = len(jobs)
     batch = max(8, 4 * sum(w for w in client.nthreads().values()))
     done = 0

@@ -399,7 +399,9 @@ def run(config: RunConfig, progress: Callable[[str, int, int], None] | None = No
     """Execute a validated run config end to end.
 
     An output whose file in the folder carries the same content key (see
-    :func:`content_key`) is reused, not recomputed, unless ``force``.
+    :func:`content_key`) is reused, not recomputed, unless ``force``; one
+    that an interrupted run of the same key left half-written is resumed,
+    block by block (``compute.checkpoint_s``).
     """
     steps = StepLog()
     started = dt.datetime.now(dt.timezone.utc)
@@ -446,9 +448,13 @@ def run(config: RunConfig, progress: Callable[[str, int, int], None] | None = No
                 tables=tables,
                 vector_options=io.VectorOptions(tuple(config.outputs.vector_formats), config.outputs.vector_crs, config.outputs.shp_encoding,
                                                 run_id=run_id, engine_version=engine_version()),
+                checkpoint_s=config.compute.checkpoint_s,
+                resume=not force,
             )
         # seconds each output spent in GDAL writes (compression included): writes of several outputs overlap each other and compute
         steps.steps[-1]["gdal_write_s"] = write_stats.get("write_s", {})
+        # blocks an interrupted run of the same outputs had written, taken over instead of computed
+        steps.steps[-1]["resumed_blocks"] = write_stats.get("resumed_blocks", {})
         manifest = {
             "engine": {"name": "dualeval", "version": engine_version()},
             "run": {
@@ -492,7 +498,7 @@ def run(config: RunConfig, progress: Callable[[str, int, int], None] | None = No
     return RunResult(config.outputs.folder, {**written, **reused}, manifest_path, steps.steps)
 
 
-CONTENT_KEY_TAG = "DUALEVAL_CONTENT_KEY"
+CONTENT_KEY_TAG = io.CONTENT_KEY_TAG
 
 
 def content_key(config: RunConfig, grid: Grid, fingerprints: dict[str, dict], output: io.RasterOutput) -> str:

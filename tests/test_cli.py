@@ -276,8 +276,17 @@ def test_run_zero_chunk_size_override_is_refused(small_run, tmp_path):
 
 
 def test_the_embedded_demo_runs_end_to_end(tmp_path):
-    """configs/demo.yaml as shipped, with its data and output folders moved into tmp_path."""
+    """configs/demo.yaml as shipped, generated on 950² cells and run on the 400² window of the model tests, with its data
+    and output folders moved into tmp_path.
+
+    CI runs the whole 1500² demo verbatim; this test checks the generation, the rerun and the result on a window
+    that holds a nature reserve, a fault, roads and towns.
+    """
+    from tests.demo_window import WINDOW
+
     config = yaml.safe_load((REPO / "configs" / "demo.yaml").read_text(encoding="utf-8"))
+    config["demo"]["size"] = 950  # the demo grid's origin is fixed: 950 cells reach past the window
+    config["grid"]["bounds"] = list(WINDOW)
     data = tmp_path / "demo-data"
     for spec in config["inputs"].values():
         spec["path"] = str(data / Path(spec["path"]).name)
@@ -291,10 +300,10 @@ def test_the_embedded_demo_runs_end_to_end(tmp_path):
     assert [s["step"] for s in manifest["steps"]][0] == "generate demo inputs"
     assert len(set(manifest["generated_demo_inputs"])) >= len({spec["path"] for spec in config["inputs"].values()})  # several inputs may share a file
     with rasterio.open(tmp_path / "run" / "agri_land.tif") as src:
-        assert (src.height, src.width) == (1500, 1500)
+        assert (src.height, src.width) == (400, 400)
         grades = src.read(1)
     shares = np.bincount(grades.ravel(), minlength=6) / grades.size
-    assert shares[0] == 0 and (shares[1:] > 0.05).all(), shares  # every grade occurs on the demo region
+    assert shares[0] == 0 and (shares[1:] > 0.01).all(), shares  # every grade occurs in the window
     again = dualeval("run", str(path), cwd=tmp_path, timeout=900)  # inputs exist now: no regeneration, same result
     assert again.returncode == 0, again.stderr
     assert json.loads((tmp_path / "run" / "manifest.json").read_text())["steps"][0]["step"] == "check inputs"

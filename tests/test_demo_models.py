@@ -54,7 +54,7 @@ def test_2020_masking_holds_on_the_demo(demo_run):
     assert set(np.unique(read("agri_suit"))) <= {1, 2, 3, 9}
 
 
-@pytest.mark.parametrize("chunk_size", [100, 400])
+@pytest.mark.parametrize("chunk_size", [400])  # against the module's 128 (uneven edge chunks); 100 costs 4× as much and adds no case
 def test_every_output_is_chunk_invariant(demo_run, chunk_size, tmp_path):
     config, result = demo_run
     data = config.model_dump(mode="json")

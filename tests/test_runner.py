@@ -174,30 +174,89 @@ def test_a_folder_held_by_a_live_run_is_refused_and_a_dead_runs_lock_and_partial
     assert read(again.outputs["agri_land"]).tobytes() == read(first.outputs["agri_land"]).tobytes()
 
 
-def test_sigterm_mid_run_exits_like_ctrl_c_and_leaves_no_partial_file(tmp_path):
-    import signal
-    import subprocess
+def _interruptible_run(tmp_path, checkpoint_s: float, size: int = 3000):
+    """A config of a few seconds of compute and write (two outputs, 256² chunks), and its command line."""
     import sys
-    import time
 
     from tests.helpers import dump_config, terrain
 
-    rows = cols = 3000  # a few seconds of compute and write
-    dem = write_raster(tmp_path / "dem.tif", terrain(rows, cols), tiled=True)
-    soil = write_raster(tmp_path / "silt.tif", silt(rows, cols), tiled=True)
-    config = small_config(tmp_path, {"dem": dem, "soil_silt": soil}, outputs={"folder": str(tmp_path / "out")}, compute={"chunk_size": 256})
-    config["grid"]["bounds"] = [ORIGIN[0], ORIGIN[1] - rows * 30.0, ORIGIN[0] + cols * 30.0, ORIGIN[1]]
+    data = tmp_path / "data"
+    data.mkdir(exist_ok=True)
+    dem = write_raster(data / "dem.tif", terrain(size, size), tiled=True)
+    soil = write_raster(data / "silt.tif", silt(size, size), tiled=True)
+    config = small_config(tmp_path, {"dem": dem, "soil_silt": soil}, outputs={"folder": str(tmp_path / "out")},
+                          compute={"chunk_size": 256, "checkpoint_s": checkpoint_s})
+    config["grid"]["bounds"] = [ORIGIN[0], ORIGIN[1] - size * 30.0, ORIGIN[0] + size * 30.0, ORIGIN[1]]
     path = dump_config(tmp_path / "run.yaml", config)
-    proc = subprocess.Popen([sys.executable, "-m", "evaluate.cli", "run", str(path)], stderr=subprocess.PIPE, text=True)
+    return config, [sys.executable, "-m", "evaluate.cli", "run", str(path)]
+
+
+def _start_and_signal(command, signum, progress: str) -> tuple[int, str]:
+    """Run ``command`` and send it ``signum`` once its progress line says ``progress`` (e.g. ``"(10%)"``) of the blocks are written."""
+    import subprocess
+
+    proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     for line in proc.stderr:
-        if "compute and write rasters ..." in line:
-            time.sleep(0.3)  # blocks are being written
-            proc.send_signal(signal.SIGTERM)
+        if "compute and write rasters:" in line and progress in line:
+            proc.send_signal(signum)
             break
     rest = proc.stderr.read()
-    assert proc.wait(60) == 128 + signal.SIGTERM, rest
-    assert "interrupted; no partial output was left in place" in rest
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == []  # no raster, no partial, no lock, no manifest
+    return proc.wait(60), rest
+
+
+def _uninterrupted(tmp_path, config) -> dict:
+    other = dict(config, outputs={**config["outputs"], "folder": str(tmp_path / "reference")})
+    return {n: read(p) for n, p in run(parse_config(other, source=tmp_path / "ref.yaml", base_dir=tmp_path)).outputs.items()}
+
+
+def test_sigterm_mid_run_exits_like_ctrl_c_commits_nothing_and_a_rerun_resumes(tmp_path):
+    import signal
+    import subprocess
+
+    config, command = _interruptible_run(tmp_path, checkpoint_s=60)
+    code, err = _start_and_signal(command, signal.SIGTERM, "(10%)")
+    assert code == 128 + signal.SIGTERM, err
+    assert "interrupted; nothing was committed" in err
+    left = sorted(p.name for p in (tmp_path / "out").iterdir())
+    # no raster, no lock, no manifest: only the hidden resumable blocks (partial raster + journal per output)
+    assert left and all(n.startswith(".") and ".resume.partial" in n for n in left), left
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    resumed = next(s for s in manifest["steps"] if s["step"] == "compute and write rasters")["resumed_blocks"]
+    assert resumed and all(n > 0 for n in resumed.values()), resumed
+    assert not list((tmp_path / "out").glob(".*")), "a hidden partial file survived the successful run"
+    for name, expected in _uninterrupted(tmp_path, config).items():
+        np.testing.assert_array_equal(read(tmp_path / "out" / f"{name}.tif"), expected, err_msg=name)
+
+
+def test_a_sigkilled_run_rerun_resumes_its_checkpointed_blocks_and_equals_an_uninterrupted_run(tmp_path):
+    """issue 10 item 4: kill -9 mid-run, run again: only the missing blocks are computed, and the outputs are the same bits."""
+    import signal
+    import subprocess
+
+    config, command = _interruptible_run(tmp_path, checkpoint_s=0.2)
+    code, err = _start_and_signal(command, signal.SIGKILL, "(50%)")
+    assert code == -signal.SIGKILL, err
+    out = tmp_path / "out"
+    assert not list(out.glob("*.tif")) and not (out / "manifest.json").exists()
+    journalled = {p.name: len(p.read_text().splitlines()) - 1 for p in out.glob(".*.resume.partial.blocks")}
+    assert len(journalled) == 2 and all(n > 0 for n in journalled.values()), journalled  # checkpointed every 0.2 s
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    steps = json.loads((out / "manifest.json").read_text())["steps"]
+    resumed = next(s for s in steps if s["step"] == "compute and write rasters")["resumed_blocks"]
+    assert sum(resumed.values()) > 0, (resumed, done.stderr[-2000:])  # journalled blocks that read back with their CRC
+    assert not list(out.glob(".*"))
+    for name, expected in _uninterrupted(tmp_path, config).items():
+        np.testing.assert_array_equal(read(out / f"{name}.tif"), expected, err_msg=name)
+    # a changed parameter is another content key: the stale resumable files are not used, and are removed
+    code, _ = _start_and_signal(command, signal.SIGKILL, "(50%)")
+    config["models"] = {"agri_land": {"params": {"silt_thresholds_pct": [50, 80]}}}
+    again = run(parse_config(config, source=tmp_path / "run.yaml", base_dir=tmp_path))
+    assert not list(out.glob(".*"))
+    step = next(s for s in json.loads(again.manifest.read_text())["steps"] if s["step"] == "compute and write rasters")
+    assert "agri_land" not in step["resumed_blocks"]
 
 
 def test_an_input_replaced_during_the_run_fails_it_and_nothing_is_committed(tmp_path):
