@@ -225,6 +225,7 @@ RECIPES: dict[str, Recipe] = {
     # the NPP-index and daily alternatives are not the defaults: their inputs are left out (the models take the monthly paths)
     "temp_ref_elev": Recipe("continuous", "m", FIELD, 0.0, 3000.0, supply=False),
     "human_footprint": Recipe("continuous", "fraction", FIELD, 0.0, 1.0, supply=False),  # eco_network's multiplier is neutral by default
+    "redline_existing": Recipe("mask", "mask", MASK, above=0.7),  # zones: the red line of the previous delimitation (rules 21–22)
 }
 
 

@@ -21,14 +21,18 @@ from evaluate import ops
 from evaluate.modelspec import ClassDecl, InputDecl, Model, ModelSpec, OutputDecl, Parameter
 from models._common import values, with_ha_and_mu
 from models._tables import table
+from models.restoration import connectivity
 
 _R = table("restoration")
 _NET = _R["network"]
+_DPC = _R["dpc"]
 FLAG_PRIORITY, FLAG_PINCH, FLAG_BARRIER, FLAG_BREAK, FLAG_CONFLICT = 1, 2, 4, 8, 16
 #: layers of the solved network, in the order of the stacked result
 LAYERS = ("mcr", "corridor_nlcc", "current_density", "barrier_is", "eco_sources", "pinch", "barrier", "breakpoint")
 #: columns of the links table; ``path`` (cells of the least-cost path on the analysis grid) becomes the corridor polyline
 LINK_COLUMNS = ["source_a", "source_b", "lcd", "effective_resistance", "corridor_cells", "path"]
+#: columns of the sources table (dpc NaN unless the sources are ranked by dPC)
+SOURCE_COLUMNS = ["source", "area_m2", "dpc", "pc"]
 
 
 # --------------------------------------------------------------------------- kernels of the network (numpy / scipy, in memory)
@@ -170,7 +174,10 @@ class CircuitSolver:
         if reduced.shape[0] <= 400_000:  # sparse LU of a 2-D grid Laplacian stays within a few hundred MiB here
             from scipy.sparse.linalg import splu
 
-            lu = splu(reduced)
+            # the grounded Laplacian is symmetric positive definite: a symmetric fill-reducing order (minimum degree on
+            # A + Aᵀ) and no pivoting are exact and cut the factorisation ~3× against SuperLU's default COLAMD
+            # (benchmarks/restoration.py, 512²)
+            lu = splu(reduced, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
             self._solve = lu.solve
         else:
             import pyamg
@@ -213,7 +220,14 @@ def circuit_current(resistance: np.ndarray, source_a: np.ndarray, source_b: np.n
 
 
 def solve_network(eco_very_important: np.ndarray, resistance: np.ndarray, roads: np.ndarray | None, cell_m: float, params: dict):
-    """The whole network on the analysis grid: a (len(LAYERS), rows, cols) float64 stack and the table of links."""
+    """The whole network on the analysis grid: a (len(LAYERS), rows, cols) float64 stack, the table of links and of sources.
+
+    Sources are the 8-connected patches of ``eco_very_important`` of at least
+    ``source_min_km2``, the ``max_sources`` largest, numbered in label order;
+    with ``source_dpc`` (or ``source_top_n`` > 0) they are renumbered by dPC
+    and cut to the best ``source_top_n`` (:func:`rank_sources_by_dpc`)
+    before the corridors, currents and barriers are solved between them.
+    """
     shape = resistance.shape
     labels, n = ndi.label(eco_very_important, structure=np.ones((3, 3)))
     areas_km2 = np.bincount(labels.ravel(), minlength=n + 1) * cell_m * cell_m / 1e6
@@ -225,12 +239,20 @@ def solve_network(eco_very_important: np.ndarray, resistance: np.ndarray, roads:
     out = np.zeros((len(LAYERS),) + shape)
     out[LAYERS.index("mcr")] = np.nan
     out[LAYERS.index("corridor_nlcc")] = np.nan
-    out[LAYERS.index("eco_sources")] = sources
     links = []
     count = int(sources.max())
     if count == 0:
-        return out, pd.DataFrame(columns=LINK_COLUMNS)
+        out[LAYERS.index("eco_sources")] = sources
+        return out, pd.DataFrame(columns=LINK_COLUMNS), pd.DataFrame(columns=SOURCE_COLUMNS)
     cwd = np.stack([cost_distance(resistance, sources == k, cell_m) for k in range(1, count + 1)])
+    ranked = params.get("source_dpc", False) or int(params.get("source_top_n", 0)) > 0
+    if ranked:
+        sources, cwd, source_table = rank_sources_by_dpc(sources, cwd, resistance, cell_m, params)
+        count = int(sources.max())
+    else:
+        cells = np.bincount(sources.ravel(), minlength=count + 1)[1:]
+        source_table = pd.DataFrame({"source": np.arange(1, count + 1), "area_m2": cells * cell_m * cell_m, "dpc": np.nan, "pc": np.nan})
+    out[LAYERS.index("eco_sources")] = sources
     finite = np.where(np.isfinite(cwd), cwd, np.inf)
     mcr = finite.min(axis=0)
     allocation = np.where(np.isfinite(mcr), finite.argmin(axis=0) + 1, 0)
@@ -268,7 +290,49 @@ def solve_network(eco_very_important: np.ndarray, resistance: np.ndarray, roads:
         out[LAYERS.index("barrier")] = positive & (barrier >= top)
     if roads is not None:
         out[LAYERS.index("breakpoint")] = corridor & (nlcc <= params["path_tolerance_cost"]) & (roads > 0)
-    return out, pd.DataFrame(links, columns=LINK_COLUMNS)
+    return out, pd.DataFrame(links, columns=LINK_COLUMNS), source_table
+
+
+def rank_sources_by_dpc(sources: np.ndarray, cwd: np.ndarray, resistance: np.ndarray, cell_m: float, params: dict):
+    """Sources renumbered by dPC (1 = most important), the best ``source_top_n`` kept (0: all), and their table.
+
+    Source: methods.md §9.3 item 1 ("optionally keep the top-N by dPC")
+    [K-high Saura & Pascual-Hortal 2007]; the science is in
+    :mod:`models.restoration.connectivity`. The candidates are the sources
+    found by area (≥ ``source_min_km2``, the ``max_sources`` largest); their
+    dPC is computed among all candidates, then the ranking is cut. Patch area
+    a_i and study area A_L (every cell of finite resistance) are in m²;
+    distances d_ij are least costs between the patches (``dpc_distance:
+    cost``, from the cost surfaces ``cwd`` the corridors use anyway) or
+    nearest-cell Euclidean metres (``euclidean``); p = 0.5 at
+    ``dpc_median_dispersal`` in the same unit. Ties keep the earlier id.
+
+    Returns
+    -------
+    sources : (rows, cols) int64
+        Source ids by dPC rank; dropped sources are 0.
+    cwd : (kept, rows, cols)
+        The cost surfaces of the kept sources, in their new order.
+    table : pandas.DataFrame
+        ``source`` (the new id), ``area_m2``, ``dpc`` (%), ``pc`` (of all candidates, repeated).
+    """
+    count = cwd.shape[0]
+    cells = np.bincount(sources.ravel(), minlength=count + 1)[1:]
+    areas = cells * cell_m * cell_m
+    by_cost = params.get("dpc_distance", "cost") == "cost"
+    distance = connectivity.patch_distances(sources, count, cell_m, cwd if by_cost else None)
+    decay = connectivity.decay_for_median(float(params["dpc_median_dispersal"]))
+    dpc = connectivity.delta_pc(areas, distance, decay)
+    landscape_m2 = float(np.isfinite(resistance).sum()) * cell_m * cell_m
+    pc = connectivity.probability_of_connectivity(areas, distance, decay, landscape_m2)
+    order = np.argsort(-dpc, kind="stable")
+    top_n = int(params.get("source_top_n", 0))
+    kept = order[:top_n] if top_n > 0 else order
+    new_id = np.zeros(count + 1, dtype=np.int64)
+    new_id[kept + 1] = np.arange(1, kept.size + 1)
+    logging.getLogger("dualeval").info("eco_network: PC = %.6g over %d candidate sources; kept %d by dPC", pc, count, kept.size)
+    table_ = pd.DataFrame({"source": np.arange(1, kept.size + 1), "area_m2": areas[kept], "dpc": dpc[kept], "pc": pc})
+    return new_id[sources], cwd[kept], table_
 
 
 # --------------------------------------------------------------------------- the model
@@ -328,7 +392,8 @@ def _network(inputs, params, ev):
     coarse_res = fine_resistance.coarsen(window, boundary="pad").mean()
     coarse_roads = inputs["roads"].astype(np.float64).coarsen(window, boundary="pad").max() if "roads" in inputs else None
     solve_params = {k: params[k] for k in ("source_min_km2", "max_sources", "corridor_width_cost", "barrier_radii_m", "pinch_top_share",
-                                           "barrier_top_share", "path_tolerance_cost")}
+                                           "barrier_top_share", "path_tolerance_cost", "source_dpc", "source_top_n", "dpc_distance",
+                                           "dpc_median_dispersal")}
 
     def solve(e, r, *roads):
         return solve_network(np.nan_to_num(e) >= 0.5, r, roads[0] if roads else None, factor * cell, solve_params)
@@ -338,6 +403,7 @@ def _network(inputs, params, ev):
     # lowered, so the solve is memoised on the content of its inputs: the second copy waits for the first and reuses it
     stack = da.from_delayed(dask.delayed(lambda *p: _memoised(solve, *p)[0], pure=True)(*parts), shape=(len(LAYERS), rows, cols), dtype=np.float64)
     solved_links = dask.delayed(lambda *p: _memoised(solve, *p)[1], pure=True)(*parts)
+    solved_sources = dask.delayed(lambda *p: _memoised(solve, *p)[2], pure=True)(*parts)
     links = dask.delayed(lambda t: t.drop(columns=["path"]), pure=True)(solved_links)
     chunks = eco.data.chunks if isinstance(eco.data, da.Array) else None
     out = {}
@@ -351,7 +417,8 @@ def _network(inputs, params, ev):
         "corridor_nlcc": out["corridor_nlcc"].astype(np.float32).assign_attrs(attrs),
         "current_density": out["current_density"].astype(np.float32).assign_attrs(attrs),
         "barrier_is": out["barrier_is"].astype(np.float32).assign_attrs(attrs),
-        "eco_sources": out["eco_sources"].astype(np.int32).assign_attrs(attrs),
+        "eco_sources": out["eco_sources"].astype(np.int32).assign_attrs(attrs, source_ids=(
+            "dPC rank (1 = highest dPC, Saura & Pascual-Hortal 2007)" if params["source_dpc"] or params["source_top_n"] > 0 else "patch label order")),
         "network_links": links,
     }
     present = [n for n in ("restoration_priority", "conflict_flags") if n in inputs]
@@ -370,7 +437,7 @@ def _network(inputs, params, ev):
     # vectors: source polygons (at the analysis grid's resolution) and least-cost corridor polylines, and the per-county table
     sources = ops.polygonize(result["eco_sources"])
     transform = grid.transform * Affine.scale(factor)
-    result["network"] = dask.delayed(network_features, pure=True)(sources, solved_links, transform, str(grid.crs))
+    result["network"] = dask.delayed(network_features, pure=True)(sources, solved_links, transform, str(grid.crs), solved_sources)
     admin = inputs["admin"] if "admin" in inputs else ops.map_cells(lambda e: np.ones(e.shape, np.int32), eco, dtype=np.int32)
     result["restoration_summary"] = _summary(admin, inputs.get("restoration_priority"), out)
     return result
@@ -405,14 +472,19 @@ def _multiplied(resistance, inputs, params):
     return ops.map_cells(block, resistance, inputs["eco_importance"], *[inputs[n] for n in extra], dtype=np.float64, name="resistance")
 
 
-def network_features(sources: pd.DataFrame, links: pd.DataFrame, transform, crs: str) -> pd.DataFrame:
-    """Layers STYD (生态源地 polygons, ellipsoidal MJ) and STLD (生态廊道: least-cost paths as lines, geodesic length)."""
+def network_features(sources: pd.DataFrame, links: pd.DataFrame, transform, crs: str, source_table: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Layers STYD (生态源地 polygons, ellipsoidal MJ, dPC %) and STLD (生态廊道: least-cost paths as lines, geodesic length).
+
+    ``DPC`` is the source's dPC (Saura & Pascual-Hortal 2007, %, from
+    ``source_table``), NaN unless the sources were ranked by dPC.
+    """
     import pyproj
     import shapely
 
+    dpc = {} if source_table is None else dict(zip(source_table["source"].astype(int), source_table["dpc"].astype(float)))
     rows = [{"layer": "STYD", "YDBH": int(r.value), "MJ": round(float(r.area_m2), 2), "MJ_HA": round(float(r.area_m2) / 1e4, 4),
-             "MJ_MU": round(float(r.area_m2) * 15 / 1e4, 2), "YDA": 0, "YDB": 0, "LCD": np.nan, "REFF": np.nan, "CD": np.nan,
-             "geometry": r.geometry} for r in sources.itertuples()]
+             "MJ_MU": round(float(r.area_m2) * 15 / 1e4, 2), "DPC": dpc.get(int(r.value), np.nan), "YDA": 0, "YDB": 0, "LCD": np.nan,
+             "REFF": np.nan, "CD": np.nan, "geometry": r.geometry} for r in sources.itertuples()]
     geod = pyproj.CRS.from_epsg(4490).get_geod()
     to_lonlat = pyproj.Transformer.from_crs(crs, "EPSG:4490", always_xy=True)
     for r in links.itertuples():
@@ -422,9 +494,10 @@ def network_features(sources: pd.DataFrame, links: pd.DataFrame, transform, crs:
         xs, ys = transform * (cols, rows_)
         line = shapely.LineString(np.column_stack([xs, ys]))
         lon, lat = to_lonlat.transform(np.asarray(xs), np.asarray(ys))
-        rows.append({"layer": "STLD", "YDBH": 0, "MJ": np.nan, "MJ_HA": np.nan, "MJ_MU": np.nan, "YDA": int(r.source_a), "YDB": int(r.source_b),
-                     "LCD": float(r.lcd), "REFF": float(r.effective_resistance), "CD": round(geod.line_length(lon, lat), 2), "geometry": line})
-    return pd.DataFrame(rows, columns=["layer", "YDBH", "MJ", "MJ_HA", "MJ_MU", "YDA", "YDB", "LCD", "REFF", "CD", "geometry"])
+        rows.append({"layer": "STLD", "YDBH": 0, "MJ": np.nan, "MJ_HA": np.nan, "MJ_MU": np.nan, "DPC": np.nan, "YDA": int(r.source_a),
+                     "YDB": int(r.source_b), "LCD": float(r.lcd), "REFF": float(r.effective_resistance), "CD": round(geod.line_length(lon, lat), 2),
+                     "geometry": line})
+    return pd.DataFrame(rows, columns=["layer", "YDBH", "MJ", "MJ_HA", "MJ_MU", "DPC", "YDA", "YDB", "LCD", "REFF", "CD", "geometry"])
 
 
 def _summary(admin, priority, out):
@@ -456,11 +529,18 @@ def _summary(admin, priority, out):
     return dask.delayed(table_, pure=True)(parts)
 
 
+def _whole_top_n(params) -> list[str]:
+    """``source_top_n`` counts sources: a fraction would silently truncate."""
+    n = params["source_top_n"]
+    return [] if float(n).is_integer() else [f"source_top_n: must be a whole number of sources, got {n!r}"]
+
+
 NETWORK = Model(
     ModelSpec(
         name="eco_network",
         title_zh="生态安全格局 (源地—阻力—廊道—节点)", title_en="Ecological network",
-        source="methods.md §9.3: sources = 极重要 patches ≥ source_min_km2; resistance by 三调 class [R]; MCR (Knaapen, ArcGIS CostDistance edges); "
+        source="methods.md §9.3: sources = 极重要 patches ≥ source_min_km2, optionally the top N by dPC (Saura & Pascual-Hortal 2007); "
+        "resistance by 三调 class [R]; MCR (Knaapen, ArcGIS CostDistance edges); "
         "least-cost corridors NLCC (Linkage Mapper); pairwise circuit current (Circuitscape, McRae 2008); pinch points; barrier improvement "
         "score (Linkage Mapper s6_barriers, §0.3 item 14); breakpoints on roads; key flags §9.3 item 9",
         inputs={
@@ -479,6 +559,14 @@ NETWORK = Model(
             "max_memory_gib": Parameter(4.0, "refuse an analysis grid needing more", "[R]", domain=(0.01, 4096, "GiB")),
             "source_min_km2": Parameter(_NET["source_min_km2"], "smallest source patch, km²", _NET["source"], domain=(0, 1e6, "km2")),
             "max_sources": Parameter(30, "keep the largest sources only", "[R]", domain=(1, 1000, "sources")),
+            "source_dpc": Parameter(False, "rank the sources by dPC (Saura & Pascual-Hortal 2007): ids 1 = most important, STYD field DPC (%)",
+                                    _DPC["source"]),
+            "source_top_n": Parameter(0, "keep the N sources of highest dPC among the max_sources largest (0: keep all; > 0 ranks by dPC)",
+                                      _DPC["source"], domain=(0, 1000, "sources")),
+            "dpc_distance": Parameter(_DPC["distance"], "d_ij of dPC: least cost between the patches (cost units) or nearest-cell Euclidean (m)",
+                                      _DPC["source"], choices=("cost", "euclidean")),
+            "dpc_median_dispersal": Parameter(float(_DPC["median_dispersal"]), "distance at which the dispersal probability of dPC is 0.5, in the "
+                                              "unit of dpc_distance (cost units, or m)", _DPC["source"], domain=(1e-6, 1e12, "cost or m")),
             "resistance_groups": Parameter({int(k): v for k, v in _R["resistance_by_landuse"]["groups"].items()}, "resistance → 三调 codes",
                                            _R["resistance_by_landuse"]["source"], open_keys=True),
             "resistance_default": Parameter(float(_R["resistance_by_landuse"]["default"]), "resistance of every other class", _R["resistance_by_landuse"]["source"]),
@@ -496,12 +584,13 @@ NETWORK = Model(
             "barrier_top_share": Parameter(_NET["barrier_top_share"], "share of positive barrier scores flagged", _NET["source"], domain=(0, 1, "fraction")),
             "path_tolerance_cost": Parameter(1.0, "NLCC at or below which a cell is on a least-cost path (breakpoints)", "[R]", domain=(0, 1e12, "cost")),
         },
+        consistency=_whole_top_n,
         outputs={
             "mcr": values("最小累积阻力 MCR (cost units: resistance × m)", "1"),
             "corridor_nlcc": values("normalized least-cost corridor NLCC (min over linked source pairs)", "1"),
             "current_density": values("cumulative current density (pairwise, 1 A per pair)", "1"),
             "barrier_is": values("barrier improvement score IS (max over pairs and radii)", "1"),
-            "eco_sources": OutputDecl("int32", "生态源地 ids", nodata=0),
+            "eco_sources": OutputDecl("int32", "生态源地 ids (by dPC rank when source_dpc or source_top_n)", nodata=0),
             "restoration_key_flags": OutputDecl("uint8", "修复关键区: 1 priority, 2 pinch, 4 barrier, 8 breakpoint, 16 conflict C1", nodata=0, classes=tuple(
                 ClassDecl(k, "+".join(z for b, z in ((1, "优先"), (2, "夹点"), (4, "障碍点"), (8, "断裂点"), (16, "冲突")) if k & b),
                           "+".join(e for b, e in ((1, "priority"), (2, "pinch"), (4, "barrier"), (8, "breakpoint"), (16, "conflict")) if k & b),

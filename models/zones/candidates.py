@@ -3,6 +3,24 @@
 Order of delineation (§8.2 item 1 [K-med; B]): farmland → red line → urban
 boundary, and the three never overlap. Cells in protected-area core zones are
 red line and never farmland or urban boundary (zones_and_standards.md §6 rule 9).
+
+Steps, each citing its clause:
+
+* red line (§8.1): RL = ECO 1 ∪ 自然保护地 ∪ potential ∪ must-include, conflicts
+  11–15, the 5/3-mu rule on stable cropland (seed 004), clean-up;
+* permanent basic farmland (§8.3): existing PBF first; with a per-county
+  ``pbf_target_mu`` the other candidates (released from the red line, new)
+  enter by rank — AGRI_COND (AGRI_SUIT without it), then the area of their
+  farmland patch — in whole rank groups until the target is met
+  (:func:`_pbf_thresholds`); without a target every candidate is PBF;
+* urban development boundary (§8.4): growth from the seed by rank within the
+  cap, then a morphological closing (``udb_closing_m``) that adds only cells
+  the growth could have taken, in rank order within the room left under the
+  cap (:func:`_closing_thresholds`), then the small-patch removal;
+* 三区 (§8.5): ``three_zones`` puts every valid cell in exactly one of 生态 /
+  农业 / 城镇空间 or 4 其他 (:func:`space_of_land`);
+* the rule report (zones_and_standards.md §6): rules 4, 7–10, 12–16, 18,
+  21–23 per county (:func:`rule_report`).
 """
 from __future__ import annotations
 
@@ -22,7 +40,15 @@ from models._tables import table
 
 _Z = table("zones")
 _RL, _SC, _UDB, _CHK = _Z["red_line"], _Z["stable_cropland"], _Z["urban_boundary"], _Z["checks"]
+_FARM, _SPACE = _Z["farmland"], _Z["three_zones"]
 _LU = table("landuse")
+SPACES = {int(k): tuple(v) for k, v in _SPACE["codes"].items()}
+#: PBF rank codes: (rank class) · 2**40 + (2**40 − 1 − patch-area step), so larger patches of a class come first
+_RANK_SHIFT = 1 << 40
+#: "select every candidate" threshold of a county without a PBF target
+_ALL_RANKS = np.iinfo(np.int64).max
+# area comparisons of summed float areas (m²): far below one cell, far above the float noise of the sums
+_AREA_TOL_M2 = 1e-6
 CONFLICTS = {int(k): v for k, v in _RL["conflict_codes"].items()}
 THREE_LINES = {1: ("永久基本农田", "YJJBNT"), 2: ("生态保护红线", "STBHHX"), 3: ("城镇开发边界", "CZKFBJ")}
 OPTIONAL_MASKS = ("pbf", "nature_reserve_core", "potential_value", "must_include", "unstable_cropland", "commercial_forest",
@@ -123,6 +149,181 @@ def _lookup_zone(thresholds: pd.DataFrame, column: str):
     return lookup
 
 
+def pbf_targets_m2(targets_mu: dict) -> dict[int, float]:
+    """``pbf_target_mu`` ({admin code: mu}) as {int admin code: m²}; refuses keys that are not codes and negative or non-numbers.
+
+    Source: methods.md §8.3 ("Select until ``PBF_target_area`` (an input from
+    the higher-level plan) is met") [R]. Targets are 亩 as 保护任务 are issued;
+    1 mu = 2000/3 m² exactly (zones_and_standards.md §0). Without an ``admin``
+    input the whole grid is admin unit 1.
+    """
+    out: dict[int, float] = {}
+    for key, value in targets_mu.items():
+        try:
+            code = int(key)
+        except (TypeError, ValueError):
+            raise ValueError(f"pbf_target_mu: key {key!r} is not an admin code (an integer such as 441302; 1 without an admin layer)") from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"pbf_target_mu[{key}]: the target must be a number of mu ≥ 0 (ha × 15), got {value!r}")
+        out[code] = float(value) * MU_M2
+    return out
+
+
+def pbf_rank_code(eligible: np.ndarray, existing: np.ndarray, rank_class: np.ndarray, patch_mu: np.ndarray, step_mu: float) -> np.ndarray:
+    """int64 rank code of every PBF candidate that is not existing PBF (0 elsewhere); smaller codes are selected first.
+
+    Source: methods.md §8.3 [R]: "Prioritize existing PBF. Rank the remaining
+    cells by AGRI_COND, then patch area". ``rank_class`` is AGRI_COND 1–5 (or
+    the AGRI_SUIT fallback, :func:`_pbf_rank_class`); ``patch_mu`` is the
+    area of the cell's 8-connected patch of eligible farmland (existing PBF
+    included, so candidates joined to existing PBF blocks come first among
+    equals: 集中连片), floored to steps of ``step_mu``. Cells with equal codes
+    form one rank group, selected together or not at all.
+    """
+    steps = np.floor(np.nan_to_num(patch_mu, nan=0.0) / step_mu)
+    steps = np.clip(steps, 0, _RANK_SHIFT - 1).astype(np.int64)
+    code = rank_class.astype(np.int64) * _RANK_SHIFT + (_RANK_SHIFT - 1 - steps)
+    return np.where((eligible > 0) & (existing == 0), code, 0)
+
+
+def _pbf_rank_class(key: np.ndarray, from_cond: bool) -> np.ndarray:
+    """AGRI_COND 1–5 as is (nodata last, 6); without it AGRI_SUIT 1 → 1, 2 → 2, anything else → 3.
+
+    In ``2020trial`` cropland released from the red line has AGRI_SUIT 9 (not
+    evaluated, methods.md §0.3 item 16): without AGRI_COND it ranks after the
+    evaluated suitable land [R].
+    """
+    key = np.asarray(key).astype(np.int64)
+    if from_cond:
+        return np.where((key >= 1) & (key <= 5), key, 6)
+    return np.where(key == 1, 1, np.where(key == 2, 2, 3))
+
+
+def _pbf_thresholds(ranked: pd.DataFrame, existing: pd.DataFrame, targets_m2: dict[int, float]) -> pd.DataFrame:
+    """Per admin unit: the last PBF rank group selected so that PBF reaches its target (``t``; 0 none, max: all).
+
+    Source: methods.md §8.3 [R]: existing PBF is kept first (its area counts
+    towards the target), then whole rank groups (:func:`pbf_rank_code`) in
+    order until the cumulative area first reaches ``target − existing``; the
+    target is a floor (a protection task, §6 rule 13), so the last group may
+    overshoot it by less than its own area. A target existing PBF already
+    meets selects nothing more; a target the candidates cannot reach selects
+    them all (rule 13 then fails). A county without a target selects every
+    candidate (the behaviour without targets). Whole groups of a table that is
+    bit-identical for every chunking: the selection does not depend on it.
+    """
+    kept = existing[existing["class"] == 1].groupby("zone")["area_m2"].sum()
+    zones = sorted(set(int(z) for z in ranked["zone"]) | set(int(z) for z in kept.index) | set(targets_m2))
+    rows = []
+    for z in zones:
+        target = targets_m2.get(z, float("nan"))
+        have = float(kept.get(z, 0.0))
+        if not math.isfinite(target):
+            t = _ALL_RANKS
+        else:
+            mine = ranked[ranked["zone"] == z].sort_values("class")
+            total = mine["area_m2"].cumsum().to_numpy()
+            classes = mine["class"].to_numpy(dtype=np.int64)
+            budget = target - have
+            if budget <= _AREA_TOL_M2 or not len(classes):
+                t = 0
+            else:
+                hit = np.nonzero(total >= budget - _AREA_TOL_M2)[0]
+                t = int(classes[hit[0]]) if hit.size else int(classes[-1])
+        rows.append({"zone": z, "target_m2": target, "existing_m2": have, "t": t})
+    frame = pd.DataFrame(rows, columns=["zone", "target_m2", "existing_m2", "t"])
+    frame["t"] = frame["t"].astype(np.int64)
+    return frame
+
+
+def _closing_thresholds(additions: pd.DataFrame, grown: pd.DataFrame, thresholds: pd.DataFrame) -> pd.DataFrame:
+    """Per admin unit: the last growth rank bin of the closing's additions that fits the room left under the cap (``t3``).
+
+    Source: methods.md §8.4 step 5 [R] ("apply morphological closing, then
+    drop patches < ``udb_min_patch_km2``") under the cap of step 4 (UDB ≤ k ×
+    A_urban_2020, [cap B]): the cells a closing would add are ranked as the
+    growth ranks them (URBAN_COND, then distance to the seed) and enter in
+    whole rank bins while seed + growth + additions ≤ k × seed.
+    """
+    th = thresholds.set_index("zone")
+    used = grown[grown["class"] > 0].groupby("zone")["area_m2"].sum()
+    zones = sorted(set(int(z) for z in th.index) | set(int(z) for z in additions["zone"]))
+    room = pd.Series({z: max(0.0, float(th["cap"].get(z, 0.0)) * float(th["seed_m2"].get(z, 0.0)) - float(used.get(z, 0.0))) for z in zones},
+                     dtype=np.float64)
+    t3 = _bins_selected(additions, room).reindex(zones, fill_value=0) if zones else pd.Series(dtype=np.int64)
+    return pd.DataFrame({"zone": zones, "room_m2": room.reindex(zones).to_numpy(), "t3": t3.to_numpy(dtype=np.int64)})
+
+
+def _close_udb(udb: xr.DataArray, bins: xr.DataArray, admin: xr.DataArray, thresholds, radius_m: float) -> tuple[xr.DataArray, xr.DataArray]:
+    """Morphological closing of the grown UDB that adds only allowed cells, within the cap (methods.md §8.4 step 5 [R]).
+
+    Closing = dilation (focal max) then erosion (focal min) of the UDB mask
+    over a circle of ``radius_m`` (ArcGIS ``NbrCircle`` footprint,
+    :func:`evaluate.ops.focal.footprint`): it fills gaps and notches narrower
+    than about 2 × ``radius_m`` (集中连片、形态规整). Each focal pass declares a
+    halo of its radius in cells, so the closing reads 2 × radius around every
+    chunk and is exact for every chunking; beyond the grid's edge cells are
+    ignored (the window is clipped), so a gap open to the edge can close too.
+
+    A cell is added only where the growth could have put it: a growth
+    candidate (``bins`` > 0: URBAN_SUIT 1–2 within the search radius, never
+    the seed, an avoidance layer, a core zone, the red line or PBF, §6 rule
+    16), and only in whole growth-rank bins within the room the cap leaves
+    (:func:`_closing_thresholds`), so §6 rule 14 holds after the closing.
+    Added cells are 集中建设区 (code 1): a closed gap belongs to the compact
+    built-up form, and 弹性发展区 ≤ 15 % of 集中 (§6 rule 15) keeps holding.
+
+    Returns the closed UDB code raster and the mask of the added cells.
+    """
+    present = ops.map_cells(lambda u: (u > 0).astype(np.uint8), udb, dtype=np.uint8)
+    closed = ops.focal(ops.focal(present, "max", "circle", radius_m=radius_m), "min", "circle", radius_m=radius_m)
+    additions = ops.map_cells(lambda c, u, b: np.where((c > 0) & (u == 0) & (b > 0), b, 0).astype(np.int32), closed, udb, bins, dtype=np.int32)
+    room = dask.delayed(_closing_thresholds, pure=True)(_unit_table(admin, additions), _unit_table(admin, udb), thresholds)
+
+    def add(zone, u, a, table_):
+        t3 = _lookup_zone(table_, "t3")(zone)
+        return np.where((a > 0) & (a <= t3), 1, u).astype(np.uint8)
+
+    closed_udb = ops.map_cells_with(add, admin, udb, additions, small=[room], dtype=np.uint8)
+    added = ops.map_cells(lambda c, u: ((c > 0) & (u == 0)).astype(np.uint8), closed_udb, udb, dtype=np.uint8)
+    return closed_udb, added
+
+
+def space_of_land(three: np.ndarray, landuse: np.ndarray, eco: np.ndarray, seed: np.ndarray, czcsxm: np.ndarray | None,
+                  groups: dict) -> np.ndarray:
+    """三区 code per cell: 1 生态空间, 2 农业空间, 3 城镇空间, 4 其他; 0 nodata (no ECO or land use).
+
+    Source: methods.md §8.5 [R]: 城镇空间 ⊇ UDB; 农业空间 ⊇ PBF ∪ other
+    farmland / villages outside UDB and RL; 生态空间 ⊇ RL ∪ other ECO 2 /
+    natural land; codes as KJLX 01/02/03 (zones_and_standards.md §7). The
+    lines decide first (UDB → 城镇, RL → 生态, PBF → 农业), so each line lies
+    in its space by construction; outside them the first match of
+    models/tables/zones.yaml ``three_zones`` wins: current urban construction
+    land → 城镇; farmland, villages and farm infrastructure → 农业; natural
+    land → 生态; remaining ECO 1–2 → 生态; anything else (e.g. roads, mines,
+    special land with ordinary ECO outside the lines) → 4 其他, which §6 rule
+    23 reports because it breaks the tiling.
+    """
+    lu = np.asarray(landuse, dtype=np.int64)
+    eco = np.asarray(eco)
+
+    def codes_of(names, extra):
+        members = [int(c) for n in names for c in (groups.get(n) or [])] + [int(c) for c in extra]
+        return np.isin(lu, np.asarray(members or [-1], dtype=np.int64))
+
+    farm = codes_of(_SPACE["agricultural_groups"], _SPACE["agricultural_codes"])
+    if czcsxm is not None:
+        farm |= codes_of(("construction",), ()) & np.isin(czcsxm, np.asarray(_SPACE["village_czcsxm"], dtype=np.int64))
+    natural = codes_of(_SPACE["ecological_groups"], _SPACE["ecological_codes"])
+    important = np.isin(eco, np.asarray(_SPACE["ecological_eco"], dtype=np.int64))
+    # first match wins: written from the last rule to the first
+    space = np.full(lu.shape, 4, dtype=np.uint8)
+    for condition, code in ((important, 1), (natural, 1), (farm, 2), (seed > 0, 3), (three == 1, 2), (three == 2, 1), (three == 3, 3)):
+        space = np.where(condition, np.uint8(code), space)
+    valid = (eco > 0) & (lu > 0)
+    return np.where(valid, space, 0).astype(np.uint8)
+
+
 def _zones(inputs, params, ev):
     grid = grid_of(inputs["eco_importance"])
     groups = {k: list(v) for k, v in _LU["groups"].items()}
@@ -171,19 +372,40 @@ def _zones(inputs, params, ev):
 
     def arbitrate(rl_raw, core, pbf_raw, conflict, rc):
         released = (rc % 10) == 2
-        pbf = ((pbf_raw > 0) & (rl_raw == 0) | released) & (core == 0)
-        rl = (rl_raw > 0) & ~pbf & ~(np.isin(conflict, removed_codes) & (core == 0))
-        return np.stack([pbf, rl]).astype(np.uint8)
+        eligible = ((pbf_raw > 0) & (rl_raw == 0) | released) & (core == 0)
+        # released cropland leaves the red line whether or not a PBF target selects it (§6 rule 10)
+        rl = (rl_raw > 0) & ~eligible & ~(np.isin(conflict, removed_codes) & (core == 0))
+        return np.stack([eligible, rl]).astype(np.uint8)
 
     decided = packed(lambda *b: tuple(arbitrate(*b)), raw["rl_raw"], raw["core"], raw["pbf_raw"], raw["conflict"], rl_cropland,
-                     names=("pbf_final", "rl_final"))
-    pbf_final, rl_final = decided["pbf_final"], decided["rl_final"]
+                     names=("pbf_eligible", "rl_final"))
+    pbf_eligible, rl_final = decided["pbf_eligible"], decided["rl_final"]
+    existing_pbf = ops.map_cells(lambda p: (p > 0).astype(np.uint8), masks["pbf"], dtype=np.uint8) if "pbf" in masks else pbf_eligible * 0
+    targets = pbf_targets_m2(params["pbf_target_mu"])
+    if targets:
+        # §8.3: rank the candidates and select whole rank groups up to each county's target (existing PBF always kept)
+        from_cond = "agri_cond" in inputs
+        step_mu = params["pbf_rank_step_mu"]
+        patch_mu = ops.patch_area(ops.label(pbf_eligible > 0, connectivity=8), unit="mu")
+        rank = ops.map_cells(lambda e, x, k, a: pbf_rank_code(e, x, _pbf_rank_class(k, from_cond), a, step_mu), pbf_eligible, existing_pbf,
+                             inputs["agri_cond"] if from_cond else inputs["agri_suit"], patch_mu, dtype=np.int64)
+        existing_kept = ops.map_cells(lambda e, x: ((e > 0) & (x > 0)).astype(np.uint8), pbf_eligible, existing_pbf, dtype=np.uint8)
+        pbf_th = dask.delayed(_pbf_thresholds, pure=True)(_unit_table(admin, rank), _unit_table(admin, existing_kept), targets)
+
+        def select(zone, eligible, existing, r, table_):
+            t = _lookup_zone(table_, "t")(zone)
+            return ((eligible > 0) & ((existing > 0) | ((r > 0) & (r <= t)))).astype(np.uint8)
+
+        pbf_final = ops.map_cells_with(select, admin, pbf_eligible, existing_pbf, rank, small=[pbf_th], dtype=np.uint8)
+    else:
+        pbf_final = pbf_eligible
     if params["min_patch_km2"] > 0:
         rl_final = ops.map_cells(lambda k, c: (k | c).astype(np.uint8),
                                  ops.remove_small_patches(rl_final > 0, params["min_patch_km2"], unit="km2"), raw["core"], dtype=np.uint8)
     if params["min_hole_km2"] > 0:
         filled = ops.fill_small_holes(rl_final > 0, params["min_hole_km2"], unit="km2")
-        rl_final = ops.map_cells(lambda f, p: (f & (p == 0)).astype(np.uint8), filled, pbf_final, dtype=np.uint8)
+        # a filled hole never takes farmland candidates, selected or not, nor released cropland (§8.2 item 1, §6 rule 10)
+        rl_final = ops.map_cells(lambda f, p: (f & (p == 0)).astype(np.uint8), filled, pbf_eligible, dtype=np.uint8)
 
     # --- urban development boundary: seed, ranked growth within k × seed per admin unit
     step = params["distance_step_m"]
@@ -193,6 +415,7 @@ def _zones(inputs, params, ev):
     n_bins = int(math.ceil(max_d / step)) + 1
 
     def rank_bin(seed, avoid, pbf, rl, suit, c, d):
+        # PBF is excluded, not cropland a PBF target left unselected: §8.2 item 3 asks the UDB to occupy no or little *PBF*
         candidate = (seed == 0) & (avoid == 0) & (pbf == 0) & (rl == 0) & np.isin(suit, (1, 2)) & (d <= max_d)
         b = np.clip(np.nan_to_num(c, nan=5).astype(np.int64), 1, 5) * n_bins + np.floor(np.nan_to_num(d, nan=max_d, posinf=max_d) / step).astype(np.int64) + 1
         return np.where(candidate, b, 0).astype(np.int32)
@@ -208,6 +431,9 @@ def _zones(inputs, params, ev):
         return code.astype(np.uint8)
 
     udb = ops.map_cells_with(grow, admin, bins, seed_ok, small=[thresholds], dtype=np.uint8)
+    closing_added = None
+    if params["udb_closing_m"] > 0:
+        udb, closing_added = _close_udb(udb, bins, admin, thresholds, params["udb_closing_m"])
     kept = ops.remove_small_patches(udb > 0, params["udb_min_patch_km2"], unit="km2")
     special = [masks["special_use"]] if "special_use" in masks else []
 
@@ -223,6 +449,9 @@ def _zones(inputs, params, ev):
         return np.where(p > 0, 1, np.where(r > 0, 2, np.where(u > 0, 3, 0))).astype(np.uint8)
 
     three = ops.map_cells(lines, pbf_final, rl_final, udb, dtype=np.uint8, name="three_lines")
+    czcsxm = [inputs["czcsxm"]] if "czcsxm" in inputs else []
+    three_zones = ops.map_cells(lambda t, lu, e, sd, *cz: space_of_land(t, lu, e, sd, cz[0] if cz else None, groups), three, inputs["landuse"],
+                                inputs["eco_importance"], raw["seed"], *czcsxm, dtype=np.uint8, name="three_zones")
     claims = ops.map_cells(lambda pr, rc, rr, s, u: (((pr > 0) | ((rc % 10) == 2)) * 1 + (rr > 0) * 2 + ((s > 0) | (u > 0)) * 4).astype(np.uint8),
                            raw["pbf_raw"], rl_cropland, raw["rl_raw"], raw["seed"], udb, dtype=np.uint8, name="zone_claims")
     pbf_code = ops.map_cells(lambda p, pr, rc, existing: np.where(p > 0, np.where((rc % 10) == 2, 3, np.where(existing > 0, 1, 2)), 0).astype(np.uint8),
@@ -237,6 +466,7 @@ def _zones(inputs, params, ev):
         "udb_candidate": udb,
         "three_lines": three,
         "zone_claims": claims,
+        "three_zones": three_zones,
     }
     # polygons of the three lines, one per county × line × origin (PBF existing/new/released, UDB sub-zone)
     def polygon_code(zone, three, pbf, udb):
@@ -244,14 +474,35 @@ def _zones(inputs, params, ev):
         return np.where(three > 0, zone.astype(np.int64) * 100 + three * 10 + sub, 0)
 
     polygons = ops.polygonize(ops.map_cells(polygon_code, admin, three, pbf_code, udb, dtype=np.int64))
-    tables = _tables(admin, outputs, raw, thresholds, params, ev, polygons)
+    # ledgers for the rule report: PBF (existing, final, eligible), red line against its baseline, UDB closing
+    pbf_ledger = ops.map_cells(lambda x, p, e: ((x > 0) * 1 + (p > 0) * 2 + (e > 0) * 4).astype(np.uint8), existing_pbf, pbf_final, pbf_eligible,
+                               dtype=np.uint8)
+    cropland_codes = np.asarray(groups["cropland"] or [-1], dtype=np.int64)
+    construction_codes = np.asarray(groups["construction"] or [-1], dtype=np.int64)
+
+    def rl_ledger(new, rl_raw, core, conflict, rc, pbf, lu, eco, *base):
+        # a baseline cell left with a reason: farmland priority or a conflict treatment of §8.1 (CZLY reason codes)
+        reason = (pbf > 0) | ((rc % 10) == 2) | (np.isin(conflict, removed_codes) & (core == 0) & (rl_raw > 0))
+        b = (base[0] > 0) if base else np.zeros(new.shape, dtype=bool)
+        code = b * 1 + (new > 0) * 2 + reason * 4 + np.isin(lu, cropland_codes) * 8 + np.isin(lu, construction_codes) * 16
+        return np.where((eco > 0) & (lu > 0), code, 0).astype(np.uint8)
+
+    baseline = [inputs["redline_existing"]] if "redline_existing" in inputs else []
+    rl_book = ops.map_cells(rl_ledger, outputs["rl_candidate"], raw["rl_raw"], raw["core"], raw["conflict"], rl_cropland, pbf_final,
+                            inputs["landuse"], inputs["eco_importance"], *baseline, dtype=np.uint8)
+    closing_book = (ops.map_cells(lambda a, u: ((a > 0) & (u > 0)).astype(np.uint8), closing_added, udb, dtype=np.uint8)
+                    if closing_added is not None else None)
+    ledgers = {"pbf_ledger": pbf_ledger, "rl_ledger": rl_book, "closing": closing_book,
+               "spaces": ops.map_cells(lambda sp, t: np.where(sp > 0, 10 * sp + t, 0).astype(np.uint8), three_zones, three, dtype=np.uint8)}
+    flags = {"has_baseline": bool(baseline), "has_existing_pbf": "pbf" in masks, "targets_m2": targets}
+    tables = _tables(admin, outputs, raw, thresholds, params, ev, polygons, ledgers, flags)
     outputs.update(tables)
     outputs["zones"] = dask.delayed(zone_features, pure=True)(polygons, tables["zone_rules"])
     return outputs
 
 
-def _tables(admin, outputs, raw, thresholds, params, ev, polygons):
-    """Per-county summary and the rule report (zones_and_standards.md §6 rules 8–16, §7 companion tables)."""
+def _tables(admin, outputs, raw, thresholds, params, ev, polygons, ledgers: dict, flags: dict):
+    """Per-county summary and the rule report (zones_and_standards.md §6 rules 4, 7–16, 18, 21–23; §7 companion tables)."""
     parts = {
         "three_lines": _unit_table(admin, outputs["three_lines"]),
         "pbf": _unit_table(admin, outputs["pbf_candidate"]),
@@ -270,7 +521,8 @@ def _tables(admin, outputs, raw, thresholds, params, ev, polygons):
         "big_crop_left": _unit_table(admin, ops.map_cells(lambda rc, rl: (((rc % 10) == 2) & (rl > 0)).astype(np.uint8), outputs["rl_cropland"],
                                                           outputs["rl_candidate"], dtype=np.uint8)),
     }
-    summary = dask.delayed(county_summary, pure=True)(parts, thresholds)
+    parts.update({name: _unit_table(admin, raster) for name, raster in ledgers.items() if raster is not None})
+    summary = dask.delayed(county_summary, pure=True)(parts, thresholds, flags)
     rules = dask.delayed(rule_report, pure=True)(summary, parts, params, ev.province_type, polygons)
     return {"zone_summary": summary, "zone_rules": rules}
 
@@ -280,8 +532,65 @@ def _area(frame: pd.DataFrame, zone, codes) -> float:
     return float(rows["area_m2"].sum())
 
 
-def county_summary(parts: dict, thresholds: pd.DataFrame) -> pd.DataFrame:
-    """Areas per admin unit in m², ha and mu: the three lines, PBF by origin, UDB parts and expansion multiple, red-line ledger."""
+def _area_if(frame: pd.DataFrame | None, zone, keep) -> float:
+    """Area (m²) of the rows of ``zone`` whose class code satisfies ``keep(codes) -> bool array`` (0 for a missing table)."""
+    if frame is None:
+        return 0.0
+    rows = frame[frame["zone"] == zone]
+    return float(rows["area_m2"][keep(rows["class"].to_numpy(dtype=np.int64))].sum())
+
+
+def _bits(frame: pd.DataFrame | None, zone, on: int = 0, off: int = 0) -> float:
+    """Area (m²) of the cells of ``zone`` whose ledger code has every bit of ``on`` set and every bit of ``off`` clear."""
+    return _area_if(frame, zone, lambda c: ((c & on) == on) & ((c & off) == 0))
+
+
+def ledger_columns(parts: dict, z, flags: dict) -> dict:
+    """The PBF, red-line-baseline, UDB-closing and 三区 columns of one county's summary row (m²; NaN where not measurable).
+
+    Source: zones_and_standards.md §7 companion table ("red-line ledger
+    (baseline, removed by reason, added, new)"); §6 rules 13 (PBF removed vs
+    re-designated, target), 21–22 (baseline, removals with/without a reason,
+    cropland and construction inside the red line) and 23 (三区 areas).
+    Ledger codes (see ``_zones``): PBF 1 existing, 2 final, 4 eligible;
+    red line 1 baseline, 2 candidate, 4 left with a reason, 8 cropland,
+    16 construction land; 三区 10 × space + line.
+    """
+    pbf, rl, spaces = parts.get("pbf_ledger"), parts.get("rl_ledger"), parts.get("spaces")
+    nan = float("nan")
+    base = flags.get("has_baseline", False)
+    baseline = _bits(rl, z, 1) if base else nan
+    kept = _bits(rl, z, 3) if base else nan
+    row = {
+        "pbf_target_m2": flags.get("targets_m2", {}).get(int(z), nan),
+        "pbf_eligible_m2": _bits(pbf, z, 4),
+        "pbf_not_selected_m2": _bits(pbf, z, 4, 2),
+        "pbf_existing_input_m2": _bits(pbf, z, 1) if flags.get("has_existing_pbf") else nan,
+        "pbf_removed_m2": _bits(pbf, z, 1, 2),
+        "pbf_redesignated_m2": _bits(pbf, z, 2, 1),
+        "udb_closing_m2": _bits(parts.get("closing"), z, 1),
+        "red_line_baseline_m2": baseline,
+        "red_line_baseline_kept_m2": kept,
+        "red_line_baseline_kept_share": round(kept / baseline, 6) if base and baseline > 0 else nan,
+        "red_line_removed_with_reason_m2": _bits(rl, z, 1 | 4, 2) if base else nan,
+        "red_line_removed_other_m2": _bits(rl, z, 1, 2 | 4) if base else nan,
+        "red_line_added_m2": _bits(rl, z, 2, 1) if base else nan,
+        "red_line_frozen_cropland_m2": _bits(rl, z, 2 | 8),
+        "red_line_frozen_construction_m2": _bits(rl, z, 2 | 16),
+        "red_line_baseline_frozen_cropland_m2": _bits(rl, z, 1 | 8) if base else nan,
+        "red_line_baseline_frozen_construction_m2": _bits(rl, z, 1 | 16) if base else nan,
+    }
+    for code, key in ((1, "ecological"), (2, "agricultural"), (3, "urban"), (4, "other")):
+        row[f"space_{key}_m2"] = _area_if(spaces, z, lambda c, k=code: c // 10 == k)
+    # a line outside its own space (STBHHX ⊆ 生态, YJJBNT ⊆ 农业, CZKFBJ ⊆ 城镇, §6 rule 23)
+    row["space_line_outside_m2"] = _area_if(spaces, z, lambda c: ((c % 10) > 0) & (c // 10 != np.array([0, 2, 1, 3])[c % 10]))
+    return row
+
+
+def county_summary(parts: dict, thresholds: pd.DataFrame, flags: dict | None = None) -> pd.DataFrame:
+    """Areas per admin unit in m², ha and mu: the three lines, PBF by origin and against its target, UDB parts, expansion
+    multiple and closing, red-line ledger against the baseline, 三区 areas (zones_and_standards.md §7 companion table)."""
+    flags = flags or {}
     zones = sorted(set(parts["three_lines"]["zone"]) | set(thresholds["zone"]))
     rows = []
     th = thresholds.set_index("zone")
@@ -303,13 +612,125 @@ def county_summary(parts: dict, thresholds: pd.DataFrame) -> pd.DataFrame:
             "stable_cropland_m2": _area(parts["stable"], z, (1, 3)),
             "pbf_on_stable_m2": _area(parts["stable"], z, (3,)),
             "contested_m2": _area(parts["claims"], z, (3, 5, 6, 7)),
+            **ledger_columns(parts, z, flags),
         }
         rows.append(row)
     return with_ha_and_mu(pd.DataFrame(rows))
 
 
+def _finite(x) -> bool:
+    return x is not None and isinstance(x, (int, float, np.floating, np.integer)) and math.isfinite(x)
+
+
+def pbf_balance_rules(r: dict) -> list[tuple]:
+    """§6 rule 13 [R] for one summary row: (rule, scope, measured, threshold, source, ok, warn) tuples.
+
+    * "13 PBF ≥ protection task": PBF area against the county's task — the
+      ``pbf_target_mu`` target when given (methods.md §8.3 ``PBF_target_area``),
+      else the existing PBF of the ``pbf`` input (数量不减少, §8.2 item 3);
+      measured as PBF / task, pass when ≥ 1. Without either nothing is
+      measurable: reported as pass with "no task".
+    * "13 PBF balance (re-designated − removed)": existing PBF that is not PBF
+      any more (core zones, red-line patches below 5/3 mu, not cropland) must
+      be re-designated (补划) in the same county: new and released PBF minus
+      removed PBF ≥ 0 (§8.2 item 3 "Withdrawn PBF is compensated within the
+      county, or else within the city"; a shortfall is a warn, as the city may
+      still balance it).
+    """
+    z = r["admin"]
+    target, existing, pbf = r.get("pbf_target_m2"), r.get("pbf_existing_input_m2"), r["pbf_m2"]
+    source = "§6 rule 13 [R]; methods.md §8.3"
+    if _finite(target):
+        task, what = target, f"target {target / MU_M2:.2f} mu"
+    elif _finite(existing) and existing > 0:
+        task, what = existing, f"existing PBF {existing / MU_M2:.2f} mu"
+    else:
+        task, what = None, None
+    rows = []
+    if task is None:
+        rows.append(("13 PBF ≥ protection task", z, None, "no task (no pbf_target_mu, no pbf input)", source, True, False))
+    else:
+        ratio = pbf / task if task > 0 else float("inf")
+        rows.append(("13 PBF ≥ protection task", z, round(ratio, 6) if math.isfinite(ratio) else None, f"≥ 1 × {what}", source,
+                     pbf >= task - _AREA_TOL_M2, False))
+    balance = r.get("pbf_redesignated_m2", 0.0) - r.get("pbf_removed_m2", 0.0)
+    rows.append(("13 PBF balance (re-designated − removed)", z, round(balance, 2), "≥ 0 m² in the county (else the city balances it)",
+                 "§6 rule 13 [R]; methods.md §8.2 item 3", balance >= -_AREA_TOL_M2, True))
+    return rows
+
+
+def red_line_baseline_rules(r: dict) -> list[tuple]:
+    """§6 rules 21–22 for one summary row, against the ``redline_existing`` baseline (rows as :func:`pbf_balance_rules`).
+
+    * "21 red-line area not decreasing" [C principle 面积不减少]: A(new) ≥
+      A(baseline) passes; A(new) ≥ A(baseline) − removals with a reason (the
+      §8.1 conflict treatments and farmland priority, each with a CZLY reason
+      code, still to be approved) warns; less fails. Measured: A(new) /
+      A(baseline).
+    * "21 baseline kept share": A(baseline ∩ new) / A(baseline); a warn when
+      baseline cells left the red line with no reason code (e.g. no longer
+      极重要 and no protected area: §6 rule 21 "every removed polygon carries a
+      CZLY reason code").
+    * "22 frozen human activity" [C]: cropland and construction land inside the
+      candidate ≤ inside the baseline (the 10 allowed activities do not expand
+      them); both areas are in the summary. Without a baseline the areas are
+      reported and the rows pass with "no baseline".
+    """
+    z = r["admin"]
+    baseline = r.get("red_line_baseline_m2")
+    human = r["red_line_frozen_cropland_m2"] + r["red_line_frozen_construction_m2"]
+    if not _finite(baseline):
+        text = "no baseline (redline_existing not given)"
+        return [("21 red-line area not decreasing", z, None, text, "§6 rule 21 [C principle]", True, False),
+                ("22 frozen human activity", z, round(human, 2), f"reported; {text}", "§6 rule 22 [C]", True, False)]
+    new = r["red_line_m2"]
+    reasoned = r["red_line_removed_with_reason_m2"]
+    ratio = new / baseline if baseline > 0 else None
+    rows = [("21 red-line area not decreasing", z, round(ratio, 6) if ratio is not None else None,
+             f"≥ 1 (warn down to {(baseline - reasoned) / baseline:.6f} with reasoned removals)" if baseline > 0 else "baseline empty",
+             "§6 rule 21 [C principle 面积不减少]", new >= baseline - _AREA_TOL_M2, new >= baseline - reasoned - _AREA_TOL_M2)]
+    other = r["red_line_removed_other_m2"]
+    share = r.get("red_line_baseline_kept_share")
+    rows.append(("21 baseline kept share", z, share if _finite(share) else None,
+                 f"reported; removals without a reason code {other:.2f} m² (with one {reasoned:.2f} m²)",
+                 "§6 rule 21 [C principle]", other <= _AREA_TOL_M2, True))
+    before = r["red_line_baseline_frozen_cropland_m2"] + r["red_line_baseline_frozen_construction_m2"]
+    rows.append(("22 frozen human activity", z, round(human, 2), f"≤ {before:.2f} m² (cropland + construction land in the baseline)",
+                 "§6 rule 22 [C]", human <= before + _AREA_TOL_M2, False))
+    return rows
+
+
+def partition_rules(r: dict) -> list[tuple]:
+    """§6 rule 23 [engine] for one summary row (rows as :func:`pbf_balance_rules`).
+
+    ``three_zones`` holds one code per cell, so the spaces never overlap.
+    * "23 三区 partition": the three spaces tile the county — area left in 4
+      其他 (no rule of models/tables/zones.yaml ``three_zones`` assigns it) is
+      measured; 0 passes, more warns (the tiling is incomplete, the cells are
+      listed in ``three_zones``).
+    * "23 lines inside their space": STBHHX ⊆ 生态空间, YJJBNT ⊆ 农业空间,
+      CZKFBJ ⊆ 城镇空间; the area outside fails.
+    """
+    z = r["admin"]
+    other, outside = r["space_other_m2"], r["space_line_outside_m2"]
+    spaces = r["space_ecological_m2"] + r["space_agricultural_m2"] + r["space_urban_m2"]
+    return [("23 三区 partition", z, round(other, 2), f"0 m² outside 生态/农业/城镇空间 (Σ spaces {spaces:.2f} m²)",
+             "§6 rule 23 [engine]; methods.md §8.5", other <= _AREA_TOL_M2, True),
+            ("23 lines inside their space", z, round(outside, 2), "0 m²", "§6 rule 23 [engine]", outside <= _AREA_TOL_M2, False)]
+
+
 def rule_report(summary: pd.DataFrame, parts: dict, params: dict, province_type, polygons: pd.DataFrame | None = None) -> pd.DataFrame:
-    """zones_and_standards.md §6: one row per checkable rule and admin unit (measured, threshold, source, pass/warn/fail)."""
+    """zones_and_standards.md §6: one row per checkable rule and admin unit (measured, threshold, source, pass/warn/fail).
+
+    Rules 4 (valid polygons), 7 (raster/vector area), 8 (no overlap), 9
+    (priority, core zones), 10 (red-line cropland ≥ 5/3 mu released), 12 (PBF
+    on stable cropland), 13 (PBF task and balance, :func:`pbf_balance_rules`),
+    14 (UDB cap), 15 (弹性 share), 16 (UDB avoidance), 18 (boundary snapping:
+    pass by construction on the analysis grid, reference lines are not an
+    input), 21–22 (red line against its baseline,
+    :func:`red_line_baseline_rules`) and 23 (三区 partition,
+    :func:`partition_rules`).
+    """
     rows = []
 
     def add(rule, scope, measured, threshold, source, ok, warn=False):
@@ -328,6 +749,8 @@ def rule_report(summary: pd.DataFrame, parts: dict, params: dict, province_type,
         share = r.pbf_on_stable_m2 / r.pbf_m2 if r.pbf_m2 > 0 else float("nan")
         add("12 PBF on stable cropland share", z, round(share, 4) if share == share else None, f"≥ {params['pbf_stable_share_min']}",
             f"§6 rule 12 [B] (province type {province_type or 'unset'})", share >= params["pbf_stable_share_min"] if share == share else True, warn=True)
+        for row in pbf_balance_rules(r._asdict()):
+            add(*row)
         multiple = r.udb_multiple
         add("14 UDB expansion multiple", z, multiple if multiple == multiple else None, f"≤ {r.udb_cap:.3f}", "§6 rule 14 [cap C; B]",
             (multiple <= r.udb_cap + 1e-9) if multiple == multiple else True)
@@ -336,6 +759,14 @@ def rule_report(summary: pd.DataFrame, parts: dict, params: dict, province_type,
             (r.udb_elastic_m2 <= params["elastic_share"] * r.udb_concentrated_m2 + 1e-6))
         avoid = _area(parts["udb_avoid"], z, (1,))
         add("16 UDB avoidance", z, avoid, "0 m² outside current urban land", "§6 rule 16 [C/B]", avoid == 0)
+        # polygons are unions of grid cells: every edge lies on the analysis grid, the raster form of the 三调 base
+        add("18 boundary snapping (analysis grid)", z, 1.0, "snap ratio 1 to the grid's cell edges; reference lines not supplied",
+            "§6 rule 18 [C principle; engine]: pass by construction for raster-derived polygons; snapping to 三调 parcel edges, roads "
+            "and rivers is vector work after delivery", True)
+        for row in red_line_baseline_rules(r._asdict()):
+            add(*row)
+        for row in partition_rules(r._asdict()):
+            add(*row)
         if polygons is not None:
             for line, (zh, code) in THREE_LINES.items():
                 mine = polygons[(polygons["value"] // 100 == z) & ((polygons["value"] // 10) % 10 == line)]
@@ -417,6 +848,9 @@ ZONES = Model(
             "relics_core": InputDecl("mask", "mask", "文物保护核心范围 (UDB avoidance)", required=False),
             "faults": InputDecl("mask", "mask", "active faults (UDB avoidance buffer)", required=False),
             "special_use": InputDecl("mask", "mask", "特别用途区 within the UDB", required=False),
+            "agri_cond": InputDecl("class", "categorical", "农业生产条件 (ranks PBF candidates under pbf_target_mu; AGRI_SUIT without it)",
+                                   required=False, producer="agri_suit"),
+            "redline_existing": InputDecl("mask", "mask", "current (baseline) ecological red line: §6 rules 21–22", required=False),
         },
         parameters={
             "slope_max_deg": Parameter(_SC["slope_max_deg"], "stable cropland: slope limit (°)", _SC["source"], domain=(0, 90, "degrees")),
@@ -432,11 +866,17 @@ ZONES = Model(
                                        domain=(0, 1e6, "km2")),
             "min_hole_km2": Parameter(_RL["min_hole_km2"], "red-line clean-up: fill holes smaller than this (km²; 0 off)", _RL["source"],
                                       domain=(0, 1e6, "km2")),
+            "pbf_target_mu": Parameter(dict(_FARM["target_mu"]), "per admin code: PBF_target_area (保护任务, mu); PBF selection stops there "
+                                       "(existing PBF first); {} = every candidate", _FARM["source"], open_keys=True),
+            "pbf_rank_step_mu": Parameter(_FARM["rank_patch_resolution_mu"], "PBF ranking: patch areas in steps of this size (equal steps rank together)",
+                                          _FARM["source"], domain=(1e-6, 1e6, "mu")),
             "cap": Parameter(_UDB["cap"], "UDB ≤ cap × current urban construction land", _UDB["source"], domain=(1, 3, "ratio")),
             "cap_by_admin": Parameter({}, "per admin code: its own cap (1.1 for shrinking cities)", _UDB["source"], open_keys=True),
             "elastic_share": Parameter(_UDB["elastic_share"], "弹性发展区 ≤ this share of 集中建设区", _UDB["source"], domain=(0, 1, "fraction")),
             "max_distance_m": Parameter(_UDB["max_distance_m"], "growth search radius from the seed (m)", _UDB["source"], domain=(30, 1e5, "m")),
             "distance_step_m": Parameter(_UDB["distance_step_m"], "distance resolution of the growth ranking (m)", _UDB["source"], domain=(1, 1e4, "m")),
+            "udb_closing_m": Parameter(_UDB["closing_radius_m"], "UDB compactness: closing radius (circle, m) before the small-patch removal; "
+                                       "adds only growth candidates within the cap; 0 off", _UDB["source"], domain=(0, 5000, "m")),
             "udb_min_patch_km2": Parameter(_UDB["min_patch_km2"], "UDB patches smaller than this are dropped (km²)", _UDB["source"], domain=(0, 1e4, "km2")),
             "geohazard_exclude_max": Parameter(_UDB["geohazard_exclude_max"], "UDB avoids GEOHAZ ≤ this", _UDB["source"], choices=(0, 1, 2, 3)),
             "fault_buffer_m": Parameter(_UDB["fault_buffer_m"], "UDB avoids this distance around active faults (m)", _UDB["source"], domain=(0, 5000, "m")),
@@ -467,9 +907,14 @@ ZONES = Model(
             "zone_claims": OutputDecl("uint8", "候选竞合 claimants bitmask (1 PBF, 2 red line, 4 UDB); the winner is three_lines", nodata=0, classes=_class_decls(
                 [(k, "+".join(n for b, n in ((1, "农田"), (2, "红线"), (4, "城镇")) if k & b), "+".join(n for b, n in ((1, "PBF"), (2, "RL"), (4, "UDB")) if k & b),
                   (35 * k, 120, 200 - 20 * k)) for k in range(1, 8)])),
-            "zone_summary": OutputDecl("table", "三线 areas per county (m², ha, mu), PBF by origin, UDB parts and expansion multiple, red-line ledger",
+            "three_zones": OutputDecl("uint8", "三区 (KJLX): 1 生态空间, 2 农业空间, 3 城镇空间, 4 其他 (§8.5, §6 rule 23)", nodata=0, classes=_class_decls(
+                [(1, SPACES[1][0], SPACES[1][1], (120, 190, 80)), (2, SPACES[2][0], SPACES[2][1], (250, 220, 120)),
+                 (3, SPACES[3][0], SPACES[3][1], (230, 90, 80)), (4, SPACES[4][0], SPACES[4][1], (190, 190, 190))])),
+            "zone_summary": OutputDecl("table", "三线 areas per county (m², ha, mu), PBF by origin and target vs selected, UDB parts, expansion multiple and "
+                                       "closing, red-line ledger against its baseline, 三区 areas",
                                        kind="table"),
-            "zone_rules": OutputDecl("table", "rule report: rule, scope, measured, threshold, source, pass/warn/fail", kind="table"),
+            "zone_rules": OutputDecl("table", "rule report (§6 rules 4, 7–10, 12–16, 18, 21–23): rule, scope, measured, threshold, source, "
+                                     "pass/warn/fail", kind="table"),
             "zones": OutputDecl("vector", "三条控制线候选 polygons: layers STBHHX, YJJBNT, CZKFBJ (CGCS2000, MJ ellipsoidal m²)", kind="vector"),
         },
     ),

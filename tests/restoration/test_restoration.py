@@ -240,3 +240,130 @@ def test_resistance_multipliers_by_eco_slope_and_footprint():
     out = run_model("eco_network", {"eco_importance": eco, "landuse": landuse, "slope": slope},
                     params={"analysis_resolution_m": 30.0, "source_min_km2": 0.05, "slope_multipliers": [1.0, 1.0, 1.0, 10.0]})
     assert out["current_density"][20, 20] > 5 * out["current_density"][8, 20]
+
+
+# --------------------------------------------------------------------------- dPC (methods.md §9.3 item 1, Saura & Pascual-Hortal 2007)
+def _brute_force_dpc(areas, distance, decay):
+    """PC numerator and dPC by enumerating every simple path (no shortest-path algorithm), for a handful of patches."""
+    import itertools
+
+    def numerator(keep):
+        total = 0.0
+        for i in keep:
+            for j in keep:
+                best = 1.0 if i == j else 0.0
+                others = [k for k in keep if k not in (i, j)]
+                for length in range(len(others) + 1):
+                    for middle in itertools.permutations(others, length):
+                        stops = (i, *middle, j)
+                        if i != j:
+                            best = max(best, math.prod(math.exp(-decay * distance[a][b]) for a, b in zip(stops, stops[1:])))
+                total += areas[i] * areas[j] * best
+        return total
+
+    n = len(areas)
+    whole = numerator(range(n))
+    return whole, [100.0 * (whole - numerator([k for k in range(n) if k != r])) / whole for r in range(n)]
+
+
+def test_pc_and_dpc_by_hand_on_four_patches():
+    from models.restoration import connectivity as C
+
+    # patches 1–2–3 in a row (d 1, 1; 1 to 3 directly 3), patch 4 isolated; p = 0.5 at d = 1 (median dispersal 1)
+    areas = np.array([1.0, 2.0, 1.0, 3.0])
+    inf = math.inf
+    d = np.array([[0, 1, 3, inf], [1, 0, 1, inf], [3, 1, 0, inf], [inf, inf, inf, 0]], dtype=float)
+    k = C.decay_for_median(1.0)
+    assert math.exp(-k * 1.0) == pytest.approx(0.5)
+    p = C.max_product_probability(d, k)
+    # 1 → 3: the direct link gives 0.5³ = 0.125, the stepping stone 2 gives 0.5 · 0.5 = 0.25 (max product)
+    assert p[0, 2] == pytest.approx(0.25) and p[0, 1] == pytest.approx(0.5) and p[0, 3] == 0.0 and np.diag(p).tolist() == [1.0] * 4
+    # Σ_i Σ_j a_i a_j p*_ij = (1 + 4 + 1 + 9) + 2 · (1·2·0.5 + 2·1·0.5 + 1·1·0.25) = 19.5; A_L = 10 → PC = 0.195
+    assert C.probability_of_connectivity(areas, d, k, 10.0) == pytest.approx(19.5 / 100.0)
+    # without 1 or 3: 4 + 1 + 9 + 2·2·1·0.5 = 16 → 3.5 lost; without 2: 1 + 1 + 9 + 2·0.125 = 11.25 (no stepping stone) → 8.25 lost;
+    # without 4: 10.5 → 9 lost
+    expected = [100 * 3.5 / 19.5, 100 * 8.25 / 19.5, 100 * 3.5 / 19.5, 100 * 9.0 / 19.5]
+    np.testing.assert_allclose(C.delta_pc(areas, d, k), expected, rtol=1e-12)
+    np.testing.assert_allclose(C.delta_pc(areas, d, k), _brute_force_dpc(areas, d, k)[1], rtol=1e-12)
+
+
+def test_patch_distances_euclidean_and_least_cost():
+    from models.restoration import connectivity as C
+
+    sources = np.zeros((5, 12), np.int64)
+    sources[1:3, 0:2] = 1      # nearest cells of 1 and 2: columns 1 and 5, same row → 4 cells
+    sources[2, 5:7] = 2
+    sources[4, 11] = 3         # from 2's cell (2, 6): 2 rows, 5 cols → √29 cells
+    d = C.patch_distances(sources, 3, 30.0)
+    assert d[0, 1] == pytest.approx(4 * 30.0) and d[1, 2] == pytest.approx(math.sqrt(29) * 30.0) and d[1, 0] == d[0, 1]
+    assert d[0, 2] == pytest.approx(math.hypot(2, 10) * 30.0) and np.diag(d).tolist() == [0.0] * 3
+    r = np.ones(sources.shape)
+    r[:, 3] = 10.0                                # a wall between 1 and 2
+    cost = np.stack([N.cost_distance(r, sources == k, 30.0) for k in (1, 2, 3)])
+    d = C.patch_distances(sources, 3, 30.0, cost)
+    # along row 2: cells 1 → 5 cross 2 + 10 and 10 + 1 and 1 + 1 … (length × mean resistance), 4 moves
+    assert d[0, 1] == pytest.approx(30.0 * ((1 + 1) / 2 + (1 + 10) / 2 + (10 + 1) / 2 + (1 + 1) / 2))
+    assert d[0, 1] == pytest.approx(cost[1][sources == 1].min())
+
+
+def _dpc_landscape():
+    """Forest everywhere (resistance 1): a big source A, a small stepping stone B between A and C, and E as large as B but far off."""
+    eco = np.full((40, 90), 2, np.uint8)
+    eco[5:15, 2:12] = 1      # A: 100 cells
+    eco[8:12, 20:24] = 1     # B: 16 cells, 8 cells from A and from C
+    eco[6:14, 32:40] = 1     # C: 64 cells
+    eco[32:36, 84:88] = 1    # E: 16 cells, far from everything
+    landuse = np.full(eco.shape, 301, np.int32)
+    return eco, landuse, {"A": (10, 5), "B": (10, 21), "C": (10, 35), "E": (33, 85)}
+
+
+def test_dpc_ranks_and_cuts_the_sources_of_the_network():
+    eco, landuse, where = _dpc_landscape()
+    base = {"analysis_resolution_m": 30.0, "source_min_km2": 0.01, "dpc_median_dispersal": 300.0}
+    plain = run_model("eco_network", {"eco_importance": eco, "landuse": landuse}, params=base)
+    assert np.isnan(plain["network"]["DPC"]).all()                   # off by default: today's sources, no dPC
+    ranked = run_model("eco_network", {"eco_importance": eco, "landuse": landuse}, params={**base, "source_dpc": True})
+    ids = {name: int(ranked["eco_sources"][cell]) for name, cell in where.items()}
+    assert sorted(ids.values()) == [1, 2, 3, 4]
+    # the expected dPC from the model's own cost surfaces, by brute force over paths
+    r = np.ones(eco.shape)
+    masks = {name: (ranked["eco_sources"] == ids[name]) for name in where}
+    names = list(where)
+    cost = {name: N.cost_distance(r, masks[name], 30.0) for name in names}
+    d = [[0.0 if a == b else min(cost[a][masks[b]].min(), cost[b][masks[a]].min()) for b in names] for a in names]
+    areas = [masks[name].sum() * 900.0 for name in names]
+    whole, expected = _brute_force_dpc(areas, d, math.log(2) / 300.0)
+    styd = ranked["network"][ranked["network"]["layer"] == "STYD"]
+    got = {int(y): float(v) for y, v in zip(styd["YDBH"], styd["DPC"])}
+    for name, value in zip(names, expected):
+        assert got[ids[name]] == pytest.approx(value, rel=1e-9)
+    # ids are the dPC rank; the stepping stone B outranks E of the same area, A (the largest) comes first
+    assert [got[k] for k in sorted(got)] == sorted(got.values(), reverse=True)
+    assert ids["A"] == 1 and ids["B"] < ids["E"]
+    assert got[ids["B"]] > 5 * got[ids["E"]]
+    # the top 2 by dPC (A and C here) keep their ids; the others are no sources, and links join only the kept
+    top = run_model("eco_network", {"eco_importance": eco, "landuse": landuse}, params={**base, "source_top_n": 2})
+    kept = {name for name in names if ids[name] <= 2}
+    assert {name for name in names if top["eco_sources"][where[name]] > 0} == kept
+    assert all(int(top["eco_sources"][where[n]]) == ids[n] for n in kept)
+    assert set(top["network_links"]["source_a"]) | set(top["network_links"]["source_b"]) <= {1, 2}
+
+
+@pytest.mark.parametrize("chunks", [(7, 13), (40, 17)])
+def test_dpc_ranking_is_chunk_invariant(chunks):
+    eco, landuse, _ = _dpc_landscape()
+    params = {"analysis_resolution_m": 30.0, "source_min_km2": 0.01, "dpc_median_dispersal": 300.0, "source_top_n": 3}
+    eager = run_model("eco_network", {"eco_importance": eco, "landuse": landuse}, params=params)
+    lazy = run_model("eco_network", {"eco_importance": eco, "landuse": landuse}, params=params, chunks=chunks)
+    np.testing.assert_array_equal(eager["eco_sources"], lazy["eco_sources"])
+    np.testing.assert_array_equal(eager["network"]["DPC"].to_numpy(), lazy["network"]["DPC"].to_numpy())
+    np.testing.assert_array_equal(eager["current_density"], lazy["current_density"])
+
+
+def test_source_top_n_must_count_sources():
+    from models import MODELS
+
+    with pytest.raises(ValueError, match="source_top_n: must be a whole number"):
+        MODELS["eco_network"].SPEC.resolve({"source_top_n": 2.5})
+    with pytest.raises(ValueError, match="must be one of"):
+        MODELS["eco_network"].SPEC.resolve({"dpc_distance": "straight"})
